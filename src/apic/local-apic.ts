@@ -1,0 +1,1299 @@
+/**
+ * The local APIC: one per CPU, in xAPIC or x2APIC mode, as a state machine over the 4 KiB APIC
+ * page (SDM vol. 3, chapter "Advanced Programmable Interrupt Controller (APIC)").
+ *
+ * Three kinds of callers drive it:
+ * - the **guest**, through {@link LocalApic.readRegister}/{@link LocalApic.writeRegister} (xAPIC
+ *   MMIO), {@link LocalApic.readMsr}/{@link LocalApic.writeMsr} (x2APIC MSRs, IA32_APIC_BASE,
+ *   IA32_TSC_DEADLINE) and {@link LocalApic.setCr8}. Nothing a guest writes can throw: reserved
+ *   bits are ignored (xAPIC) or reported as #GP by the return value (MSRs), invalid ICR
+ *   combinations are dropped, errors land in ESR.
+ * - the **fabric** (APIC bus, I/O APIC, PIC wiring), through {@link LocalApic.acceptMessage},
+ *   {@link LocalApic.acceptInterrupt} and {@link LocalApic.setLint}.
+ * - the **CPU** (an emulator's, or this library's vCPU model), through
+ *   {@link LocalApic.pendingVector}, {@link LocalApic.acknowledge}, {@link LocalApic.eoi},
+ *   {@link LocalApic.takeNmi} and the event callback.
+ *
+ * The hot paths (acceptInterrupt, pendingVector, acknowledge, eoi) allocate nothing.
+ *
+ * @module
+ */
+import { checkBool, checkInt, checkU64 } from '../errors.js';
+import type { Clock } from '../time/clock.js';
+import { IcrCheck, checkIcr, icrDeliveryMode, icrLogical, icrShorthand, icrVector } from './icr.js';
+import { DeliveryMode, X2APIC_BROADCAST, XAPIC_BROADCAST } from './message.js';
+import { ApicPage } from './page.js';
+import {
+  APIC_APR,
+  APIC_BASE_BSP,
+  APIC_BASE_DEFAULT_ADDRESS,
+  APIC_BASE_ENABLE,
+  APIC_BASE_EXTD,
+  APIC_DFR,
+  APIC_EOI,
+  APIC_ESR,
+  APIC_ICR_HIGH,
+  APIC_ICR_LOW,
+  APIC_ID,
+  APIC_IRR,
+  APIC_ISR,
+  APIC_LDR,
+  APIC_LVT_CMCI,
+  APIC_LVT_ERROR,
+  APIC_LVT_LINT0,
+  APIC_LVT_LINT1,
+  APIC_LVT_PERF,
+  APIC_LVT_THERMAL,
+  APIC_LVT_TIMER,
+  APIC_PPR,
+  APIC_RRD,
+  APIC_SELF_IPI,
+  APIC_SVR,
+  APIC_TIMER_CURRENT_COUNT,
+  APIC_TIMER_DIVIDE,
+  APIC_TIMER_INITIAL_COUNT,
+  APIC_TPR,
+  APIC_VERSION,
+  DFR_MODEL_CLUSTER,
+  DFR_MODEL_FLAT,
+  DFR_MODEL_MASK,
+  DFR_RESERVED_ONES,
+  DFR_RESET,
+  ESR_ILLEGAL_REGISTER,
+  ESR_RECEIVE_ILLEGAL_VECTOR,
+  ESR_SEND_ILLEGAL_VECTOR,
+  FIRST_LEGAL_VECTOR,
+  ICR_HIGH_DEST_SHIFT,
+  ICR_HIGH_WRITABLE,
+  ICR_LOW_WRITABLE,
+  ICR_SHORTHAND_SHIFT,
+  LDR_XAPIC_SHIFT,
+  LVT_COUNT,
+  LVT_DELIVERY_MODE_MASK,
+  LVT_DELIVERY_MODE_SHIFT,
+  LVT_MASKED,
+  LVT_OFFSETS,
+  LVT_POLARITY_LOW,
+  LVT_REMOTE_IRR,
+  LVT_RESET,
+  LVT_TIMER_MODE_MASK,
+  LVT_TIMER_MODE_SHIFT,
+  LVT_TRIGGER_LEVEL,
+  LVT_VECTOR_MASK,
+  LVT_WRITABLE,
+  LvtIndex,
+  MSR_IA32_APIC_BASE,
+  MSR_IA32_TSC_DEADLINE,
+  MSR_X2APIC_BASE,
+  MSR_X2APIC_ICR,
+  MSR_X2APIC_LAST,
+  MSR_X2APIC_SELF_IPI,
+  PRIORITY_CLASS_MASK,
+  PRIORITY_MASK,
+  SVR_APIC_ENABLE,
+  SVR_FOCUS_DISABLE,
+  SVR_RESET,
+  SVR_SUPPRESS_EOI_BROADCAST,
+  SVR_VECTOR_MASK,
+  Shorthand,
+  TIMER_DIVIDE_WRITABLE,
+  VERSION_DIRECTED_EOI,
+  VERSION_INTEGRATED_APIC,
+  VERSION_MAX_LVT,
+  VERSION_MAX_LVT_SHIFT,
+  X2APIC_CLUSTER_ID_SHIFT,
+  X2APIC_CLUSTER_SHIFT,
+  X2APIC_ICR_LOW_RESERVED,
+  X2APIC_LOGICAL_ID_MASK,
+  XAPIC_ID_MASK,
+  XAPIC_ID_SHIFT,
+} from './registers.js';
+import { ApicTimer } from './timer.js';
+
+/** The APIC's global mode, from IA32_APIC_BASE EN and EXTD. */
+export type ApicMode = 'disabled' | 'xapic' | 'x2apic';
+
+/**
+ * What the local APIC tells its CPU. `interrupt`: a fixed interrupt entered IRR (the CPU may
+ * want to re-check {@link LocalApic.pendingVector}); `nmi`, `smi`: the latch was set; `init`:
+ * an INIT arrived; `sipi`: a start-up IPI arrived (the value is its vector); `extint`: the CPU's
+ * INTR should fetch a vector from the 8259A (virtual wire).
+ */
+export type LapicEvent = 'interrupt' | 'nmi' | 'smi' | 'init' | 'sipi' | 'extint';
+
+/** A CPU's run state as far as INIT and SIPI are concerned (SDM "MP Initialization"). */
+export type CpuRunState = 'running' | 'wait-for-sipi';
+
+/**
+ * What a local APIC needs from the APIC bus. The library's `ApicBus` implements it; an emulator
+ * with its own bus can too. Every method takes plain values so that a send allocates nothing.
+ */
+export interface ApicBusPort {
+  /** Called once by the LocalApic constructor. */
+  attach(apic: LocalApic): void;
+  /**
+   * Delivers a validated ICR message. `icrLow` is the ICR low word (vector, delivery mode,
+   * destination mode, shorthand); `destination` is ICR[63:56] in xAPIC mode or ICR[63:32] in
+   * x2APIC mode. Shorthand "self" never reaches the bus.
+   */
+  sendIpi(source: LocalApic, icrLow: number, destination: number): void;
+  /** EOI of a level-triggered vector that was not suppressed by SVR bit 12. */
+  broadcastEoi(source: LocalApic, vector: number): void;
+  /** The APIC's ID, LDR, DFR or mode changed: cached routing must be rebuilt. */
+  routingChanged(apic: LocalApic): void;
+}
+
+export interface LocalApicOptions {
+  /** Initial APIC ID: the x2APIC ID; the xAPIC ID is its low 8 bits. 0..0xFFFFFFFE. */
+  id: number;
+  clock: Clock;
+  bus?: ApicBusPort;
+  /** Bootstrap processor (IA32_APIC_BASE bit 8). Default false. */
+  bsp?: boolean;
+  /** Timer input frequency before the divider, Hz. Default 1 GHz (1 ns per tick, as KVM). */
+  timerHz?: number;
+  /** TSC frequency for IA32_TSC_DEADLINE, Hz. Default 1 GHz. */
+  tscHz?: number;
+  /** Smallest interval between periodic timer interrupts, ns. Default 200 µs (KVM's floor). */
+  minTimerPeriodNs?: number;
+  /** Whether the CPU supports x2APIC (IA32_APIC_BASE EXTD writable). Default true. */
+  x2apicSupported?: boolean;
+  /** Start in x2APIC mode (as firmware would leave it). Default false. */
+  x2apic?: boolean;
+  /** Advertise and honour EOI-broadcast suppression (directed EOI, SVR bit 12). Default true. */
+  directedEoi?: boolean;
+  /**
+   * Handle INIT and SIPI inside the model (INIT resets the APIC and parks an AP in
+   * wait-for-SIPI; a SIPI then starts it). When false they are only reported through the
+   * event callback and the host calls {@link LocalApic.init} / {@link LocalApic.startup}.
+   * Default true.
+   */
+  autoInitSipi?: boolean;
+  /** Physical address width for IA32_APIC_BASE's base field. Default 36. */
+  physAddrBits?: number;
+  /** Receives CPU-facing events. */
+  onEvent?: (event: LapicEvent, value: number) => void;
+}
+
+/** Counters, for statistics and for tests. */
+export interface LocalApicStats {
+  /** Fixed interrupts accepted into IRR. */
+  accepted: number;
+  /** Fixed interrupts that found their IRR bit already set. */
+  coalesced: number;
+  /** Fixed interrupts dropped because the APIC was software-disabled. */
+  droppedDisabled: number;
+  /** acknowledge() calls that returned the spurious vector. */
+  spurious: number;
+  eois: number;
+  eoiBroadcasts: number;
+  /** ICR writes (and SELF IPIs) that sent a message. */
+  ipisSent: number;
+  /** ICR writes dropped as invalid combinations or illegal vectors. */
+  ipisInvalid: number;
+  nmis: number;
+  smis: number;
+  inits: number;
+  sipis: number;
+  /** SIPIs ignored because the CPU was not waiting for one. */
+  sipisIgnored: number;
+  timerFires: number;
+}
+
+const MODE_DISABLED = 0;
+const MODE_XAPIC = 1;
+const MODE_X2APIC = 2;
+const MODE_NAMES: readonly ApicMode[] = ['disabled', 'xapic', 'x2apic'];
+
+const NO_VECTOR = -1;
+const MAX_APIC_ID = 0xffff_fffe;
+const X2APIC_RESERVED_HIGH = 0xffff_ffff_0000_0000n;
+const U32 = 0xffff_ffffn;
+
+export class LocalApic {
+  /** The initial APIC ID (x2APIC ID). */
+  readonly id: number;
+  readonly stats: LocalApicStats = {
+    accepted: 0,
+    coalesced: 0,
+    droppedDisabled: 0,
+    spurious: 0,
+    eois: 0,
+    eoiBroadcasts: 0,
+    ipisSent: 0,
+    ipisInvalid: 0,
+    nmis: 0,
+    smis: 0,
+    inits: 0,
+    sipis: 0,
+    sipisIgnored: 0,
+    timerFires: 0,
+  };
+
+  private readonly regs = new ApicPage();
+  private readonly timer: ApicTimer;
+  private readonly bus: ApicBusPort | undefined;
+  private readonly directedEoi: boolean;
+  private readonly x2apicSupported: boolean;
+  private readonly autoInitSipi: boolean;
+  private readonly startInX2apic: boolean;
+  private readonly baseAddressMask: bigint;
+  private onEvent: ((event: LapicEvent, value: number) => void) | undefined;
+
+  private apicBase = 0n;
+  private modeCode = MODE_XAPIC;
+  private swEnabled = false;
+  private ppr = 0;
+  private esrPending = 0;
+  private inErrorDelivery = false;
+  private nmiPending = false;
+  private smiPending = false;
+  private extIntLatched = false;
+  private initPending = false;
+  private lint0Level = false;
+  private lint1Level = false;
+  private runState: CpuRunState = 'running';
+  private sipiVector = NO_VECTOR;
+
+  constructor(opts: LocalApicOptions) {
+    if (opts === null || typeof opts !== 'object') throw new TypeError('opts must be an object');
+    this.id = checkInt('id', opts.id, 0, MAX_APIC_ID);
+    const clock = opts.clock;
+    if (!clock || typeof clock.now !== 'function' || typeof clock.schedule !== 'function') {
+      throw new TypeError('clock must implement Clock (now, schedule, cancel)');
+    }
+    const timerHz = checkInt('timerHz', opts.timerHz ?? 1_000_000_000, 1, 1e12);
+    const tscHz = checkInt('tscHz', opts.tscHz ?? 1_000_000_000, 1, 1e12);
+    const minPeriod = checkInt('minTimerPeriodNs', opts.minTimerPeriodNs ?? 200_000, 1, 1e12);
+    const physBits = checkInt('physAddrBits', opts.physAddrBits ?? 36, 32, 52);
+    this.directedEoi = checkBool('directedEoi', opts.directedEoi ?? true);
+    this.x2apicSupported = checkBool('x2apicSupported', opts.x2apicSupported ?? true);
+    this.autoInitSipi = checkBool('autoInitSipi', opts.autoInitSipi ?? true);
+    const bsp = checkBool('bsp', opts.bsp ?? false);
+    const x2 = checkBool('x2apic', opts.x2apic ?? false);
+    if (x2 && !this.x2apicSupported) throw new RangeError('x2apic: true needs x2apicSupported');
+    if (!x2 && this.id > XAPIC_ID_MASK) {
+      throw new RangeError(`id must be 0..255 unless x2apic is true, got ${this.id}`);
+    }
+    if (opts.onEvent !== undefined && typeof opts.onEvent !== 'function') {
+      throw new TypeError('onEvent must be a function');
+    }
+    this.baseAddressMask = ((1n << BigInt(physBits)) - 1n) & ~0xfffn;
+    this.onEvent = opts.onEvent;
+    this.bus = opts.bus;
+    this.timer = new ApicTimer(clock, timerHz, tscHz, minPeriod, () => this.timerExpired());
+    this.startInX2apic = x2;
+    this.powerOn(bsp, x2);
+    this.bus?.attach(this);
+  }
+
+  // =============================================================================================
+  // Introspection
+
+  /** The 4 KiB APIC page (1024 words), real layout. Call {@link resync} after writing IRR/ISR. */
+  get page(): Uint32Array {
+    return this.regs.words;
+  }
+
+  /** The global mode: disabled, xAPIC or x2APIC. */
+  get mode(): ApicMode {
+    return MODE_NAMES[this.modeCode]!;
+  }
+
+  /** True when SVR bit 8 (APIC software enable) is set. */
+  get softwareEnabled(): boolean {
+    return this.swEnabled;
+  }
+
+  /** True when IA32_APIC_BASE's BSP flag is set. */
+  get isBsp(): boolean {
+    return (this.apicBase & APIC_BASE_BSP) !== 0n;
+  }
+
+  /** INIT/SIPI state: an AP parks in wait-for-SIPI after INIT. */
+  get cpuState(): CpuRunState {
+    return this.runState;
+  }
+
+  /** Vector of the SIPI that last started this CPU (start address = vector << 12), or -1. */
+  get startupVector(): number {
+    return this.sipiVector;
+  }
+
+  /** The ID used for physical destinations: x2APIC ID in x2APIC mode, else ID[31:24]. */
+  get physicalId(): number {
+    if (this.modeCode === MODE_X2APIC) return this.id;
+    return this.regs.get(APIC_ID) >>> XAPIC_ID_SHIFT;
+  }
+
+  /** The logical destination register. */
+  get ldr(): number {
+    return this.regs.get(APIC_LDR);
+  }
+
+  /** The destination format register (xAPIC only; reads all ones in x2APIC mode). */
+  get dfr(): number {
+    return this.regs.get(APIC_DFR);
+  }
+
+  /** Processor priority (SDM "Processor Priority Register"). */
+  get processorPriority(): number {
+    return this.ppr;
+  }
+
+  /** Task priority. */
+  getTpr(): number {
+    return this.regs.get(APIC_TPR);
+  }
+
+  /**
+   * Sets the task priority from the host (for example when a backend syncs V_TPR or the
+   * virtual-APIC page).
+   * @throws RangeError unless tpr is an integer 0..255.
+   */
+  setTpr(tpr: number): void {
+    checkInt('tpr', tpr, 0, PRIORITY_MASK);
+    this.writeTpr(tpr);
+  }
+
+  /** CR8 reads TPR[7:4] (SDM "Task Priority in IA-32e Mode"). */
+  getCr8(): number {
+    return this.regs.get(APIC_TPR) >>> 4;
+  }
+
+  /**
+   * A guest MOV to CR8: TPR[7:4] = value, TPR[3:0] = 0.
+   * @returns false when the value has reserved bits set (bits 63:4): the guest gets #GP.
+   */
+  setCr8(value: number | bigint): boolean {
+    const v = typeof value === 'bigint' ? value : Number.isInteger(value) ? BigInt(value) : -1n;
+    if (v < 0n || v > 0xfn) return false;
+    this.writeTpr(Number(v) << 4);
+    return true;
+  }
+
+  /** Arbitration priority (SDM "Arbitration Priority Register"), used by lowest priority. */
+  arbitrationPriority(): number {
+    const tpr = this.regs.get(APIC_TPR);
+    const tprClass = tpr & PRIORITY_CLASS_MASK;
+    const irrClass = classOf(this.regs.highestIrr());
+    const isrClass = classOf(this.regs.highestIsr());
+    if (tprClass >= irrClass && tprClass > isrClass) return tpr;
+    return Math.max(tprClass, irrClass, isrClass);
+  }
+
+  /** Whether focus-processor checking is enabled (SVR bit 9 clear). */
+  get focusChecking(): boolean {
+    return (this.regs.get(APIC_SVR) & SVR_FOCUS_DISABLE) === 0;
+  }
+
+  /** The focus processor for a vector is one that has it pending or in service. */
+  isFocusFor(vector: number): boolean {
+    return this.regs.testIrr(vector) || this.regs.testIsr(vector);
+  }
+
+  /** Whether an EOI for a vector went out as a broadcast if it were level-triggered now. */
+  get suppressesEoiBroadcast(): boolean {
+    return (this.regs.get(APIC_SVR) & SVR_SUPPRESS_EOI_BROADCAST) !== 0;
+  }
+
+  /** The latched but not yet delivered error bits (ESR reads show them after an ESR write). */
+  get pendingErrors(): number {
+    return this.esrPending;
+  }
+
+  /** The value of IA32_APIC_BASE. */
+  get apicBaseMsr(): bigint {
+    return this.apicBase;
+  }
+
+  /** Replaces the event callback. */
+  setEventHandler(fn: ((event: LapicEvent, value: number) => void) | undefined): void {
+    if (fn !== undefined && typeof fn !== 'function') throw new TypeError('fn must be a function');
+    this.onEvent = fn;
+  }
+
+  /** Recomputes cached summaries after IRR/ISR words of {@link page} were written directly. */
+  resync(): void {
+    this.regs.resync();
+    this.updatePpr();
+  }
+
+  // =============================================================================================
+  // CPU side: pending / acknowledge / EOI / NMI
+
+  /** The highest vector in IRR whose priority class beats PPR, or -1. */
+  pendingVector(): number {
+    if (this.modeCode === MODE_DISABLED) return NO_VECTOR;
+    const v = this.regs.highestIrr();
+    if (v < 0 || (v & PRIORITY_CLASS_MASK) <= (this.ppr & PRIORITY_CLASS_MASK)) return NO_VECTOR;
+    return v;
+  }
+
+  /**
+   * The INTA cycle: moves the pending vector from IRR to ISR and returns it. With nothing
+   * deliverable (the request went away, or TPR was raised meanwhile) the CPU gets the spurious
+   * vector from SVR and ISR is untouched (SDM "Spurious Interrupt").
+   */
+  acknowledge(): number {
+    const v = this.pendingVector();
+    if (v < 0) {
+      this.stats.spurious++;
+      return this.regs.get(APIC_SVR) & SVR_VECTOR_MASK;
+    }
+    this.regs.clearIrr(v);
+    this.regs.setIsr(v);
+    // v beat PPR, so it is now the highest in-service class and PPR becomes its class.
+    this.setPpr(v & PRIORITY_CLASS_MASK);
+    return v;
+  }
+
+  /**
+   * End of interrupt (same as a guest EOI write): clears the highest ISR bit. If that vector's
+   * TMR bit is set (level-triggered) the EOI is broadcast to the I/O APICs, unless SVR bit 12
+   * suppresses it (directed EOI). An EOI with ISR empty changes nothing.
+   */
+  eoi(): void {
+    const v = this.regs.highestIsr();
+    if (v < 0) return;
+    this.stats.eois++;
+    this.regs.clearIsr(v);
+    this.updatePpr();
+    if (!this.regs.testTmr(v)) return;
+    this.lintEoi(v);
+    if (this.suppressesEoiBroadcast) return;
+    this.stats.eoiBroadcasts++;
+    this.bus?.broadcastEoi(this, v);
+  }
+
+  /** Takes the pending NMI, if any (the CPU starts its NMI handler). */
+  takeNmi(): boolean {
+    const p = this.nmiPending;
+    this.nmiPending = false;
+    return p;
+  }
+
+  /** Whether an NMI is latched for the CPU. */
+  get nmiLatched(): boolean {
+    return this.nmiPending;
+  }
+
+  /** Takes the pending SMI, if any. */
+  takeSmi(): boolean {
+    const p = this.smiPending;
+    this.smiPending = false;
+    return p;
+  }
+
+  /**
+   * Whether the CPU's INTR should run an INTA cycle on the 8259A: an ExtINT message is latched,
+   * or LINT0 is programmed ExtINT, unmasked and asserted (virtual wire, level-sensitive per the
+   * SDM), or the APIC is globally disabled and LINT0 is the raw INTR pin.
+   */
+  extIntPending(): boolean {
+    if (this.modeCode === MODE_DISABLED) return this.lint0Level;
+    if (this.extIntLatched) return true;
+    const lvt = this.regs.get(APIC_LVT_LINT0);
+    return (lvt & LVT_MASKED) === 0 && lvtMode(lvt) === DeliveryMode.ExtInt && this.lintAsserted(0);
+  }
+
+  /** The CPU ran its INTA cycle on the 8259A: the ExtINT message latch is consumed. */
+  clearExtInt(): void {
+    this.extIntLatched = false;
+  }
+
+  // =============================================================================================
+  // Fabric side: arrivals
+
+  /**
+   * A fixed (or lowest-priority) interrupt arrives: sets IRR and sets or clears TMR by the
+   * trigger mode of this acceptance. Dropped while the APIC is software-disabled (SDM "Local
+   * APIC State After It Has Been Software Disabled") or globally disabled; vectors 0-15 set the
+   * "received illegal vector" error instead.
+   * @throws RangeError / TypeError for a vector outside 0..255 or a non-boolean level (host misuse).
+   */
+  acceptInterrupt(vector: number, level: boolean): void {
+    if ((vector & 0xff) !== vector) checkInt('vector', vector, 0, 255);
+    if (typeof level !== 'boolean') checkBool('level', level);
+    this.acceptFixed(vector, level);
+  }
+
+  /**
+   * Accepts any interrupt message from the bus. `assert` matters only for INIT: a level
+   * de-assert INIT is accepted and ignored.
+   * @returns whether this APIC accepted it.
+   */
+  acceptMessage(deliveryMode: number, vector: number, level: boolean): boolean {
+    if (this.modeCode === MODE_DISABLED) return false;
+    switch (deliveryMode) {
+      case DeliveryMode.Fixed:
+      case DeliveryMode.LowestPriority:
+        return this.acceptFixed(vector & 0xff, level);
+      case DeliveryMode.Nmi:
+        this.acceptNmi();
+        return true;
+      case DeliveryMode.Smi:
+        this.acceptSmi();
+        return true;
+      case DeliveryMode.Init:
+        this.acceptInit();
+        return true;
+      case DeliveryMode.StartUp:
+        this.acceptSipi(vector & 0xff);
+        return true;
+      case DeliveryMode.ExtInt:
+        return this.acceptExtInt();
+      default:
+        return false;
+    }
+  }
+
+  /** An NMI message: latched (several collapse into one) and reported. */
+  acceptNmi(): void {
+    if (this.modeCode === MODE_DISABLED) return;
+    this.stats.nmis++;
+    this.nmiPending = true;
+    this.emit('nmi', 0);
+  }
+
+  /** An SMI message: latched and reported. */
+  acceptSmi(): void {
+    if (this.modeCode === MODE_DISABLED) return;
+    this.stats.smis++;
+    this.smiPending = true;
+    this.emit('smi', 0);
+  }
+
+  /** An INIT message: resets the APIC and parks an AP in wait-for-SIPI (if autoInitSipi). */
+  acceptInit(): void {
+    if (this.modeCode === MODE_DISABLED) return;
+    this.stats.inits++;
+    if (this.autoInitSipi) this.init();
+    else this.initPending = true;
+    this.emit('init', 0);
+  }
+
+  /** A start-up IPI: starts a CPU in wait-for-SIPI at vector << 12; ignored otherwise. */
+  acceptSipi(vector: number): void {
+    if (this.modeCode === MODE_DISABLED) return;
+    if (!this.autoInitSipi) {
+      this.stats.sipis++;
+      this.emit('sipi', vector);
+      return;
+    }
+    if (this.runState !== 'wait-for-sipi') {
+      this.stats.sipisIgnored++;
+      return;
+    }
+    this.startup(vector);
+  }
+
+  /** An ExtINT message (I/O APIC entry or MSI in ExtINT mode): the CPU must INTA the 8259A. */
+  acceptExtInt(): boolean {
+    if (this.modeCode === MODE_DISABLED || !this.swEnabled) return false;
+    this.extIntLatched = true;
+    this.emit('extint', 0);
+    return true;
+  }
+
+  /** Whether an INIT is waiting for the host (only when autoInitSipi is false). */
+  takeInit(): boolean {
+    const p = this.initPending;
+    this.initPending = false;
+    return p;
+  }
+
+  /**
+   * Drives the LINT0 or LINT1 pin to a wire level (before the LVT's polarity).
+   * @throws RangeError unless pin is 0 or 1; TypeError unless level is a boolean.
+   */
+  setLint(pin: 0 | 1, level: boolean): void {
+    checkInt('pin', pin, 0, 1);
+    checkBool('level', level);
+    const wasAsserted = this.lintAsserted(pin);
+    if (pin === 0) this.lint0Level = level;
+    else this.lint1Level = level;
+    const rising = !wasAsserted && this.lintAsserted(pin);
+    this.evaluateLint(pin, rising);
+  }
+
+  /** Raises the thermal-sensor, performance-counter or CMCI local interrupt per its LVT entry. */
+  raiseLvt(source: 'thermal' | 'perf' | 'cmci'): void {
+    if (source === 'thermal') this.deliverLvt(APIC_LVT_THERMAL);
+    else if (source === 'perf') this.deliverLvt(APIC_LVT_PERF);
+    else if (source === 'cmci') this.deliverLvt(APIC_LVT_CMCI);
+    else throw new RangeError(`source must be 'thermal', 'perf' or 'cmci', got ${String(source)}`);
+  }
+
+  /**
+   * Whether a message with this destination addresses this APIC (SDM "Determining IPI
+   * Destination"). `destination` is in this APIC's own format: 8 bits in xAPIC mode, 32 bits in
+   * x2APIC mode. All ones is a broadcast in both physical and logical modes.
+   */
+  matchesDestination(destination: number, logical: boolean): boolean {
+    if (this.modeCode === MODE_DISABLED) return false;
+    if (this.modeCode === MODE_X2APIC) return this.matchesX2apic(destination >>> 0, logical);
+    const dest = destination & XAPIC_ID_MASK;
+    if (dest === XAPIC_BROADCAST) return true;
+    if (!logical) return dest === this.physicalId;
+    const ldr = this.regs.get(APIC_LDR) >>> LDR_XAPIC_SHIFT;
+    const model = this.regs.get(APIC_DFR) >>> 28;
+    if (model === DFR_MODEL_FLAT) return (dest & ldr) !== 0;
+    if (model === DFR_MODEL_CLUSTER) return dest >>> 4 === ldr >>> 4 && (dest & ldr & 0xf) !== 0;
+    return false; // a DFR model the SDM does not define matches nothing (bhyve skips it too)
+  }
+
+  // =============================================================================================
+  // INIT / SIPI / reset
+
+  /**
+   * INIT reset (SDM "Local APIC State After an INIT Reset"): every register returns to its
+   * power-up value except the APIC ID (and IA32_APIC_BASE, so the mode is kept); an AP enters
+   * wait-for-SIPI, the BSP restarts. The pending NMI/SMI/ExtINT latches are cleared.
+   */
+  init(): void {
+    this.resetRegisters(this.regs.get(APIC_ID));
+    this.nmiPending = false;
+    this.smiPending = false;
+    this.extIntLatched = false;
+    this.initPending = false;
+    this.runState = this.isBsp ? 'running' : 'wait-for-sipi';
+    this.sipiVector = NO_VECTOR;
+    this.bus?.routingChanged(this);
+  }
+
+  /** Starts a CPU that waits for SIPI, at vector << 12 (host call or automatic on SIPI). */
+  startup(vector: number): void {
+    checkInt('vector', vector, 0, 255);
+    this.stats.sipis++;
+    this.sipiVector = vector;
+    this.runState = 'running';
+    this.emit('sipi', vector);
+  }
+
+  /** Power-up reset (RESET#): xAPIC mode (or x2APIC if the constructor asked), everything cleared. */
+  reset(): void {
+    this.powerOn(this.isBsp, this.startInX2apic);
+  }
+
+  private powerOn(bsp: boolean, x2: boolean): void {
+    this.apicBase = APIC_BASE_DEFAULT_ADDRESS | APIC_BASE_ENABLE | (bsp ? APIC_BASE_BSP : 0n);
+    if (x2) this.apicBase |= APIC_BASE_EXTD;
+    this.modeCode = x2 ? MODE_X2APIC : MODE_XAPIC;
+    this.resetRegisters((this.id & XAPIC_ID_MASK) << XAPIC_ID_SHIFT);
+    this.nmiPending = false;
+    this.smiPending = false;
+    this.extIntLatched = false;
+    this.initPending = false;
+    this.runState = 'running';
+    this.sipiVector = NO_VECTOR;
+    this.bus?.routingChanged(this);
+  }
+
+  /** Power-up register values (SDM "Local APIC State After Power-Up or Reset"). */
+  private resetRegisters(idRegister: number): void {
+    this.timer.reset();
+    this.regs.words.fill(0);
+    this.regs.resync();
+    this.regs.set(APIC_ID, idRegister >>> 0);
+    this.regs.set(APIC_VERSION, this.versionValue());
+    this.regs.set(APIC_DFR, DFR_RESET);
+    this.regs.set(APIC_SVR, SVR_RESET);
+    for (let i = 0; i < LVT_COUNT; i++) this.regs.set(LVT_OFFSETS[i]!, LVT_RESET);
+    this.swEnabled = false;
+    this.ppr = 0;
+    this.esrPending = 0;
+    if (this.modeCode === MODE_X2APIC) this.enterX2apicRegisters();
+  }
+
+  private versionValue(): number {
+    return (
+      (VERSION_INTEGRATED_APIC |
+        (VERSION_MAX_LVT << VERSION_MAX_LVT_SHIFT) |
+        (this.directedEoi ? VERSION_DIRECTED_EOI : 0)) >>>
+      0
+    );
+  }
+
+  /** x2APIC: the ID register holds the full x2APIC ID and LDR is derived from it. */
+  private enterX2apicRegisters(): void {
+    this.regs.set(APIC_ID, this.id);
+    const cluster = this.id >>> X2APIC_CLUSTER_ID_SHIFT;
+    const ldr = (cluster << X2APIC_CLUSTER_SHIFT) | (1 << (this.id & X2APIC_LOGICAL_ID_MASK));
+    this.regs.set(APIC_LDR, ldr >>> 0);
+  }
+
+  // =============================================================================================
+  // Guest side: xAPIC MMIO
+
+  /**
+   * A guest read of the xAPIC MMIO page at byte `offset` (0..0xFFF). Returns the 32-bit register
+   * shifted right by 8 * (offset & 3), so a sub-dword access masks the result to its size.
+   * Bytes 4..15 of each 16-byte slot read 0. With the APIC globally disabled or in x2APIC mode
+   * the window is not decoded and reads all ones (as KVM and illumos).
+   * @throws RangeError if offset is not an integer 0..0xFFF (host misuse).
+   */
+  readRegister(offset: number): number {
+    checkInt('offset', offset, 0, 0xfff);
+    if (this.modeCode !== MODE_XAPIC) return 0xffff_ffff;
+    const byte = offset & 0xf;
+    if (byte >= 4) return 0;
+    const value = this.readXapic(offset & 0xff0);
+    return value >>> (byte * 8);
+  }
+
+  /**
+   * A guest write of a 32-bit value to the xAPIC MMIO page. Only aligned writes at the start of
+   * a register's 16-byte slot take effect (as bhyve). Reserved bits are ignored; writes to
+   * read-only registers are ignored; writes to unimplemented offsets set ESR bit 7.
+   * @throws RangeError if offset is not an integer 0..0xFFF (host misuse).
+   */
+  writeRegister(offset: number, value: number): void {
+    checkInt('offset', offset, 0, 0xfff);
+    if (this.modeCode !== MODE_XAPIC) return;
+    if ((offset & 0xf) !== 0) return;
+    this.writeXapic(offset, toU32(value));
+  }
+
+  private readXapic(reg: number): number {
+    switch (reg) {
+      case APIC_ID:
+      case APIC_VERSION:
+      case APIC_TPR:
+      case APIC_PPR:
+      case APIC_LDR:
+      case APIC_DFR:
+      case APIC_SVR:
+      case APIC_ESR:
+      case APIC_ICR_LOW:
+      case APIC_ICR_HIGH:
+      case APIC_LVT_CMCI:
+      case APIC_LVT_TIMER:
+      case APIC_LVT_THERMAL:
+      case APIC_LVT_PERF:
+      case APIC_LVT_LINT0:
+      case APIC_LVT_LINT1:
+      case APIC_LVT_ERROR:
+        return this.regs.get(reg);
+      case APIC_APR:
+        return this.arbitrationPriority();
+      case APIC_EOI:
+      case APIC_RRD:
+        return 0;
+      case APIC_TIMER_INITIAL_COUNT:
+        return this.timer.readInitialCount();
+      case APIC_TIMER_CURRENT_COUNT:
+        return this.timer.readCurrentCount();
+      case APIC_TIMER_DIVIDE:
+        return this.timer.readDivide();
+      default:
+        if (isVectorRegister(reg)) return this.regs.get(reg);
+        this.signalError(ESR_ILLEGAL_REGISTER);
+        return 0;
+    }
+  }
+
+  private writeXapic(reg: number, value: number): void {
+    switch (reg) {
+      case APIC_ID:
+        // Writable in xAPIC mode on P6 and later (KVM allows it); the bus re-reads it.
+        this.regs.set(APIC_ID, value & (XAPIC_ID_MASK << XAPIC_ID_SHIFT));
+        this.bus?.routingChanged(this);
+        return;
+      case APIC_LDR:
+        this.regs.set(APIC_LDR, value & (XAPIC_ID_MASK << LDR_XAPIC_SHIFT));
+        this.bus?.routingChanged(this);
+        return;
+      case APIC_DFR:
+        this.regs.set(APIC_DFR, ((value & DFR_MODEL_MASK) | DFR_RESERVED_ONES) >>> 0);
+        this.bus?.routingChanged(this);
+        return;
+      case APIC_ICR_LOW:
+        this.regs.set(APIC_ICR_LOW, value & ICR_LOW_WRITABLE);
+        this.sendIcr(value & ICR_LOW_WRITABLE, this.regs.get(APIC_ICR_HIGH) >>> ICR_HIGH_DEST_SHIFT);
+        return;
+      case APIC_ICR_HIGH:
+        this.regs.set(APIC_ICR_HIGH, (value & ICR_HIGH_WRITABLE) >>> 0);
+        return;
+      case APIC_ESR:
+        this.latchEsr();
+        return;
+      case APIC_VERSION:
+      case APIC_APR:
+      case APIC_PPR:
+      case APIC_RRD:
+      case APIC_TIMER_CURRENT_COUNT:
+        return; // read-only
+      default:
+        if (this.writeCommon(reg, value)) return;
+        if (isVectorRegister(reg)) return; // IRR/ISR/TMR are read-only
+        this.signalError(ESR_ILLEGAL_REGISTER);
+    }
+  }
+
+  /** Registers with the same semantics in xAPIC and x2APIC mode. @returns false if not one. */
+  private writeCommon(reg: number, value: number): boolean {
+    switch (reg) {
+      case APIC_TPR:
+        this.writeTpr(value & PRIORITY_MASK);
+        return true;
+      case APIC_EOI:
+        this.eoi();
+        return true;
+      case APIC_SVR:
+        this.writeSvr(value);
+        return true;
+      case APIC_LVT_TIMER:
+      case APIC_LVT_THERMAL:
+      case APIC_LVT_PERF:
+      case APIC_LVT_LINT0:
+      case APIC_LVT_LINT1:
+      case APIC_LVT_ERROR:
+      case APIC_LVT_CMCI:
+        this.writeLvt(reg, value);
+        return true;
+      case APIC_TIMER_INITIAL_COUNT:
+        this.timer.writeInitialCount(value);
+        this.regs.set(APIC_TIMER_INITIAL_COUNT, this.timer.readInitialCount());
+        return true;
+      case APIC_TIMER_DIVIDE:
+        this.timer.writeDivide(value);
+        this.regs.set(APIC_TIMER_DIVIDE, this.timer.readDivide());
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  // =============================================================================================
+  // Guest side: MSRs
+
+  /**
+   * A guest RDMSR. Handles IA32_APIC_BASE (0x1B), IA32_TSC_DEADLINE (0x6E0) and the x2APIC
+   * range 0x800-0x8FF.
+   * @returns the value, or `undefined` when the guest gets #GP: x2APIC MSRs outside x2APIC mode,
+   *   write-only registers (EOI, SELF IPI), registers x2APIC does not have (APR, RRD, DFR, ICR
+   *   high) and unimplemented MSRs in the range.
+   * @throws RangeError if msr is not an integer 0..0xFFFFFFFF (host misuse).
+   */
+  readMsr(msr: number): bigint | undefined {
+    checkInt('msr', msr, 0, 0xffff_ffff);
+    if (msr === MSR_IA32_APIC_BASE) return this.apicBase;
+    if (msr === MSR_IA32_TSC_DEADLINE) return this.timer.readDeadline();
+    if (msr < MSR_X2APIC_BASE || msr > MSR_X2APIC_LAST) return undefined;
+    if (this.modeCode !== MODE_X2APIC) return undefined;
+    if (msr === MSR_X2APIC_ICR) {
+      return (BigInt(this.regs.get(APIC_ICR_HIGH)) << 32n) | BigInt(this.regs.get(APIC_ICR_LOW));
+    }
+    const reg = (msr - MSR_X2APIC_BASE) << 4;
+    switch (reg) {
+      case APIC_ID:
+      case APIC_VERSION:
+      case APIC_TPR:
+      case APIC_PPR:
+      case APIC_LDR:
+      case APIC_SVR:
+      case APIC_ESR:
+      case APIC_LVT_CMCI:
+      case APIC_LVT_TIMER:
+      case APIC_LVT_THERMAL:
+      case APIC_LVT_PERF:
+      case APIC_LVT_LINT0:
+      case APIC_LVT_LINT1:
+      case APIC_LVT_ERROR:
+        return BigInt(this.regs.get(reg));
+      case APIC_TIMER_INITIAL_COUNT:
+        return BigInt(this.timer.readInitialCount());
+      case APIC_TIMER_CURRENT_COUNT:
+        return BigInt(this.timer.readCurrentCount());
+      case APIC_TIMER_DIVIDE:
+        return BigInt(this.timer.readDivide());
+      default:
+        return isVectorRegister(reg) ? BigInt(this.regs.get(reg)) : undefined;
+    }
+  }
+
+  /**
+   * A guest WRMSR.
+   * @returns false when the guest gets #GP: see {@link readMsr}, plus writes to read-only
+   *   registers, reserved bits set (every x2APIC register but ICR has 32 reserved upper bits),
+   *   a non-zero write to EOI or ESR, and illegal IA32_APIC_BASE transitions.
+   * @throws RangeError / TypeError if msr is not an integer 0..0xFFFFFFFF or value is not a
+   *   bigint in 0..2^64-1 (host misuse).
+   */
+  writeMsr(msr: number, value: bigint): boolean {
+    checkInt('msr', msr, 0, 0xffff_ffff);
+    checkU64('value', value);
+    if (msr === MSR_IA32_APIC_BASE) return this.writeApicBase(value);
+    if (msr === MSR_IA32_TSC_DEADLINE) {
+      this.timer.writeDeadline(value);
+      return true;
+    }
+    if (msr < MSR_X2APIC_BASE || msr > MSR_X2APIC_LAST) return false;
+    if (this.modeCode !== MODE_X2APIC) return false;
+    if (msr === MSR_X2APIC_ICR) return this.writeX2apicIcr(value);
+    if ((value & X2APIC_RESERVED_HIGH) !== 0n) return false;
+    const v = Number(value & U32);
+    const reg = (msr - MSR_X2APIC_BASE) << 4;
+    if (msr === MSR_X2APIC_SELF_IPI) return this.writeSelfIpi(v);
+    switch (reg) {
+      case APIC_TPR:
+        if (v > PRIORITY_MASK) return false;
+        break;
+      case APIC_EOI:
+      case APIC_ESR:
+        if (v !== 0) return false;
+        if (reg === APIC_ESR) {
+          this.latchEsr();
+          return true;
+        }
+        break;
+      case APIC_SVR:
+        if ((v & ~this.svrWritable()) !== 0) return false;
+        break;
+      case APIC_LVT_TIMER:
+      case APIC_LVT_THERMAL:
+      case APIC_LVT_PERF:
+      case APIC_LVT_LINT0:
+      case APIC_LVT_LINT1:
+      case APIC_LVT_ERROR:
+      case APIC_LVT_CMCI:
+        if ((v & ~LVT_WRITABLE[lvtIndexOf(reg)]!) !== 0) return false;
+        break;
+      case APIC_TIMER_DIVIDE:
+        if ((v & ~TIMER_DIVIDE_WRITABLE) !== 0) return false;
+        break;
+      case APIC_TIMER_INITIAL_COUNT:
+        break;
+      default:
+        return false; // read-only (ID, version, PPR, LDR, IRR/ISR/TMR, current count) or absent
+    }
+    return this.writeCommon(reg, v);
+  }
+
+  private writeX2apicIcr(value: bigint): boolean {
+    const low = Number(value & U32);
+    if ((low & X2APIC_ICR_LOW_RESERVED) !== 0) return false;
+    const dest = Number(value >> 32n);
+    this.regs.set(APIC_ICR_LOW, low);
+    this.regs.set(APIC_ICR_HIGH, dest);
+    this.sendIcr(low, dest);
+    return true;
+  }
+
+  /** SELF IPI (x2APIC only): a fixed, edge IPI to this APIC with the given vector. */
+  private writeSelfIpi(v: number): boolean {
+    if (v > LVT_VECTOR_MASK) return false;
+    this.sendIcr(v | (Shorthand.Self << ICR_SHORTHAND_SHIFT), 0);
+    return true;
+  }
+
+  /**
+   * IA32_APIC_BASE (SDM "x2APIC State Transitions"): disabled -> xAPIC -> x2APIC -> disabled;
+   * x2APIC -> xAPIC, disabled -> x2APIC and EN=0/EXTD=1 are illegal (#GP), as are reserved bits.
+   * Disabling resets the APIC; entering x2APIC derives the ID and LDR.
+   */
+  private writeApicBase(value: bigint): boolean {
+    const reserved = ~(this.baseAddressMask | APIC_BASE_ENABLE | APIC_BASE_EXTD | APIC_BASE_BSP);
+    if ((value & reserved & 0xffff_ffff_ffff_ffffn) !== 0n) return false;
+    const en = (value & APIC_BASE_ENABLE) !== 0n;
+    const extd = (value & APIC_BASE_EXTD) !== 0n;
+    if (extd && !this.x2apicSupported) return false;
+    if (extd && !en) return false;
+    const next = !en ? MODE_DISABLED : extd ? MODE_X2APIC : MODE_XAPIC;
+    const cur = this.modeCode;
+    if (cur === MODE_X2APIC && next === MODE_XAPIC) return false;
+    if (cur === MODE_DISABLED && next === MODE_X2APIC) return false;
+    this.apicBase = value;
+    if (next === cur) return true;
+    this.modeCode = next;
+    if (next === MODE_DISABLED) {
+      this.resetRegisters(this.regs.get(APIC_ID));
+      this.nmiPending = false;
+      this.smiPending = false;
+      this.extIntLatched = false;
+    } else if (next === MODE_X2APIC) {
+      this.enterX2apicRegisters();
+    } else {
+      // disabled -> xAPIC: the APIC comes back in its power-up state with its initial ID.
+      this.resetRegisters((this.id & XAPIC_ID_MASK) << XAPIC_ID_SHIFT);
+    }
+    this.bus?.routingChanged(this);
+    return true;
+  }
+
+  // =============================================================================================
+  // Register semantics
+
+  private writeTpr(tpr: number): void {
+    this.regs.set(APIC_TPR, tpr);
+    this.updatePpr();
+  }
+
+  private svrWritable(): number {
+    return (
+      SVR_VECTOR_MASK |
+      SVR_APIC_ENABLE |
+      SVR_FOCUS_DISABLE |
+      (this.directedEoi ? SVR_SUPPRESS_EOI_BROADCAST : 0)
+    );
+  }
+
+  /**
+   * SVR: clearing the software-enable bit masks every LVT entry; while disabled, attempts to
+   * unmask are ignored (SDM "Local APIC State After It Has Been Software Disabled").
+   */
+  private writeSvr(value: number): void {
+    const svr = value & this.svrWritable();
+    this.regs.set(APIC_SVR, svr);
+    const enabled = (svr & SVR_APIC_ENABLE) !== 0;
+    if (enabled === this.swEnabled) return;
+    this.swEnabled = enabled;
+    if (enabled) return;
+    for (let i = 0; i < LVT_COUNT; i++) {
+      const off = LVT_OFFSETS[i]!;
+      this.regs.set(off, (this.regs.get(off) | LVT_MASKED) >>> 0);
+    }
+  }
+
+  private writeLvt(reg: number, value: number): void {
+    const index = lvtIndexOf(reg);
+    const old = this.regs.get(reg);
+    let lvt = value & LVT_WRITABLE[index]!;
+    if (!this.swEnabled) lvt |= LVT_MASKED;
+    if (index === LvtIndex.Lint0 || index === LvtIndex.Lint1) {
+      // Remote IRR is read-only; it stays only while the entry remains level-triggered.
+      if ((lvt & LVT_TRIGGER_LEVEL) !== 0) lvt |= old & LVT_REMOTE_IRR;
+    }
+    this.regs.set(reg, lvt >>> 0);
+    if (index === LvtIndex.Timer) {
+      this.timer.setMode((lvt & LVT_TIMER_MODE_MASK) >>> LVT_TIMER_MODE_SHIFT);
+      this.regs.set(APIC_TIMER_INITIAL_COUNT, this.timer.readInitialCount());
+    } else if (index === LvtIndex.Lint0) {
+      this.evaluateLint(0, false);
+    } else if (index === LvtIndex.Lint1) {
+      this.evaluateLint(1, false);
+    }
+  }
+
+  private updatePpr(): void {
+    const tpr = this.regs.get(APIC_TPR);
+    const isrClass = classOf(this.regs.highestIsr());
+    this.setPpr((tpr & PRIORITY_CLASS_MASK) >= isrClass ? tpr : isrClass);
+  }
+
+  private setPpr(ppr: number): void {
+    this.ppr = ppr;
+    this.regs.set(APIC_PPR, ppr);
+  }
+
+  // --- ESR and the error LVT -------------------------------------------------------------------
+
+  /**
+   * An internal error: the bit is latched for the next ESR write, and a newly set bit raises the
+   * error LVT interrupt. An error LVT with an illegal vector records "received illegal vector"
+   * without recursing (Xen XSA-462).
+   */
+  private signalError(bit: number): void {
+    const fresh = bit & ~this.esrPending;
+    this.esrPending |= bit;
+    if (fresh === 0 || this.inErrorDelivery) return;
+    this.inErrorDelivery = true;
+    this.deliverLvt(APIC_LVT_ERROR);
+    this.inErrorDelivery = false;
+  }
+
+  /** A write to ESR copies the latched errors into it and clears the latch (SDM "Error Handling"). */
+  private latchEsr(): void {
+    this.regs.set(APIC_ESR, this.esrPending);
+    this.esrPending = 0;
+  }
+
+  // --- IPIs ------------------------------------------------------------------------------------
+
+  private sendIcr(low: number, destination: number): void {
+    const check = checkIcr(low);
+    if (check === IcrCheck.InitDeassert) return;
+    if (check === IcrCheck.Invalid) {
+      this.stats.ipisInvalid++;
+      return;
+    }
+    const mode = icrDeliveryMode(low);
+    const vector = icrVector(low);
+    if ((mode === DeliveryMode.Fixed || mode === DeliveryMode.LowestPriority) && vector < FIRST_LEGAL_VECTOR) {
+      this.stats.ipisInvalid++;
+      this.signalError(ESR_SEND_ILLEGAL_VECTOR);
+      return;
+    }
+    this.stats.ipisSent++;
+    const shorthand = icrShorthand(low);
+    // IPIs are accepted edge-triggered: Intel converts a level-assert fixed IPI to edge.
+    if (shorthand === Shorthand.Self) {
+      this.acceptMessage(mode, vector, false);
+    } else if (this.bus !== undefined) {
+      this.bus.sendIpi(this, low, destination);
+    } else if (shorthand === Shorthand.AllIncludingSelf || (shorthand === Shorthand.None && this.matchesDestination(destination, icrLogical(low)))) {
+      // No bus: a system with this one APIC.
+      this.acceptMessage(mode, vector, false);
+    }
+  }
+
+  // --- Fixed acceptance ----------------------------------------------------------------------
+
+  private acceptFixed(vector: number, level: boolean): boolean {
+    if (this.modeCode === MODE_DISABLED) return false;
+    if (!this.swEnabled) {
+      this.stats.droppedDisabled++;
+      return false;
+    }
+    if (vector < FIRST_LEGAL_VECTOR) {
+      this.signalError(ESR_RECEIVE_ILLEGAL_VECTOR);
+      return false;
+    }
+    this.regs.writeTmr(vector, level);
+    if (this.regs.setIrr(vector)) this.stats.coalesced++;
+    else this.stats.accepted++;
+    this.emit('interrupt', vector);
+    return true;
+  }
+
+  // --- LVT delivery ----------------------------------------------------------------------------
+
+  /** Delivers a local interrupt through its LVT entry (timer, thermal, perf, CMCI, error). */
+  private deliverLvt(reg: number): void {
+    const lvt = this.regs.get(reg);
+    if ((lvt & LVT_MASKED) !== 0) return;
+    // The timer and error entries have no delivery-mode field: always fixed.
+    const mode = reg === APIC_LVT_TIMER || reg === APIC_LVT_ERROR ? DeliveryMode.Fixed : lvtMode(lvt);
+    this.deliverLocal(mode, lvt & LVT_VECTOR_MASK, false);
+  }
+
+  private deliverLocal(mode: number, vector: number, level: boolean): void {
+    switch (mode) {
+      case DeliveryMode.Fixed:
+        this.acceptFixed(vector, level);
+        return;
+      case DeliveryMode.Nmi:
+        this.acceptNmi();
+        return;
+      case DeliveryMode.Smi:
+        this.acceptSmi();
+        return;
+      case DeliveryMode.Init:
+        this.acceptInit();
+        return;
+      case DeliveryMode.ExtInt:
+        this.acceptExtInt();
+        return;
+      default:
+        return; // reserved LVT delivery modes deliver nothing
+    }
+  }
+
+  private timerExpired(): void {
+    this.stats.timerFires++;
+    this.deliverLvt(APIC_LVT_TIMER);
+  }
+
+  // --- LINT0 / LINT1 ---------------------------------------------------------------------------
+
+  private lintAsserted(pin: number): boolean {
+    const level = pin === 0 ? this.lint0Level : this.lint1Level;
+    const lvt = this.regs.get(pin === 0 ? APIC_LVT_LINT0 : APIC_LVT_LINT1);
+    return (lvt & LVT_POLARITY_LOW) !== 0 ? !level : level;
+  }
+
+  /**
+   * Applies the LINT pin's state through its LVT entry (SDM "Local Vector Table"): NMI, SMI and
+   * INIT are edge-sensitive; ExtINT is level-sensitive; fixed is edge unless LINT0 is programmed
+   * level, in which case remote IRR holds off re-delivery until the EOI. LINT1 is edge-only.
+   * With the APIC globally disabled, LINT0 is the CPU's INTR and LINT1 its NMI pin.
+   */
+  private evaluateLint(pin: number, rising: boolean): void {
+    if (this.modeCode === MODE_DISABLED) {
+      if (pin === 1 && rising) {
+        this.stats.nmis++;
+        this.nmiPending = true;
+        this.emit('nmi', 0);
+      } else if (pin === 0 && this.lint0Level) {
+        this.emit('extint', 0);
+      }
+      return;
+    }
+    const reg = pin === 0 ? APIC_LVT_LINT0 : APIC_LVT_LINT1;
+    const lvt = this.regs.get(reg);
+    if ((lvt & LVT_MASKED) !== 0) return;
+    const mode = lvtMode(lvt);
+    const asserted = this.lintAsserted(pin);
+    if (mode === DeliveryMode.ExtInt) {
+      if (asserted && pin === 0) this.emit('extint', 0);
+      return;
+    }
+    if (mode === DeliveryMode.Fixed && pin === 0 && (lvt & LVT_TRIGGER_LEVEL) !== 0) {
+      if (!asserted || (lvt & LVT_REMOTE_IRR) !== 0) return;
+      if (this.acceptFixed(lvt & LVT_VECTOR_MASK, true)) this.regs.set(reg, (lvt | LVT_REMOTE_IRR) >>> 0);
+      return;
+    }
+    if (rising) this.deliverLocal(mode, lvt & LVT_VECTOR_MASK, false);
+  }
+
+  /** EOI of a level vector: clears a matching LINT0 remote IRR and re-delivers if still asserted. */
+  private lintEoi(vector: number): void {
+    const lvt = this.regs.get(APIC_LVT_LINT0);
+    if ((lvt & LVT_REMOTE_IRR) === 0 || (lvt & LVT_VECTOR_MASK) !== vector) return;
+    this.regs.set(APIC_LVT_LINT0, (lvt & ~LVT_REMOTE_IRR) >>> 0);
+    this.evaluateLint(0, false);
+  }
+
+  // --- helpers -----------------------------------------------------------------------------
+
+  private matchesX2apic(dest: number, logical: boolean): boolean {
+    if (dest === X2APIC_BROADCAST) return true;
+    if (!logical) return dest === this.id;
+    const ldr = this.regs.get(APIC_LDR);
+    return dest >>> X2APIC_CLUSTER_SHIFT === ldr >>> X2APIC_CLUSTER_SHIFT && (dest & ldr & 0xffff) !== 0;
+  }
+
+  private emit(event: LapicEvent, value: number): void {
+    const fn = this.onEvent;
+    if (fn !== undefined) fn(event, value);
+  }
+}
+
+/** Priority class (bits 7:4) of a vector, 0 for "none" (-1). */
+function classOf(vector: number): number {
+  return vector < 0 ? 0 : vector & PRIORITY_CLASS_MASK;
+}
+
+function lvtMode(lvt: number): number {
+  return (lvt & LVT_DELIVERY_MODE_MASK) >>> LVT_DELIVERY_MODE_SHIFT;
+}
+
+/** IRR, ISR and TMR are contiguous: 24 registers from 0x100 to 0x270. */
+function isVectorRegister(reg: number): boolean {
+  return reg >= APIC_ISR && reg < APIC_IRR + 0x80;
+}
+
+function lvtIndexOf(reg: number): number {
+  switch (reg) {
+    case APIC_LVT_TIMER:
+      return LvtIndex.Timer;
+    case APIC_LVT_THERMAL:
+      return LvtIndex.Thermal;
+    case APIC_LVT_PERF:
+      return LvtIndex.Perf;
+    case APIC_LVT_LINT0:
+      return LvtIndex.Lint0;
+    case APIC_LVT_LINT1:
+      return LvtIndex.Lint1;
+    case APIC_LVT_ERROR:
+      return LvtIndex.Error;
+    default:
+      return LvtIndex.Cmci;
+  }
+}
+
+/** Guest values are coerced to u32 the way a 32-bit store would truncate them. */
+function toU32(value: number): number {
+  return typeof value === 'number' ? value >>> 0 : 0;
+}

@@ -1,0 +1,154 @@
+/**
+ * The 4 KiB APIC page as real hardware lays it out, with 256-bit vector operations.
+ *
+ * IRR, ISR and TMR are each eight 32-bit words at a 16-byte stride (SDM figure "IRR, ISR and
+ * TMR Registers"): vector `v` lives in word `base/4 + (v >> 5) * 4`, bit `v & 31`. The page is
+ * a plain `Uint32Array` so a backend can treat it as a VMX virtual-APIC page and a snapshot can
+ * copy it byte for byte.
+ *
+ * Finding the highest set vector is the hot path of every acceptance, acknowledge and EOI. For
+ * IRR and ISR the page keeps an 8-bit *summary* (bit w set iff word w is non-zero), so the search
+ * is two `Math.clz32` calls instead of a scan of eight words. Code that writes IRR/ISR words of
+ * {@link ApicPage.words} directly must call {@link ApicPage.resync} afterwards.
+ *
+ * @module
+ */
+import { APIC_IRR, APIC_ISR, APIC_PAGE_WORDS, APIC_TMR } from './registers.js';
+
+/** Word index of the first word of each 256-bit register. */
+export const IRR_WORD = APIC_IRR >> 2;
+export const ISR_WORD = APIC_ISR >> 2;
+export const TMR_WORD = APIC_TMR >> 2;
+
+/** Word index of vector `v` within a 256-bit register starting at word `base`. */
+export function vectorWord(base: number, v: number): number {
+  return base + ((v >> 5) << 2);
+}
+
+/** Highest set vector of a 256-bit register by a plain scan, or -1. */
+export function highestVector(words: Uint32Array, base: number): number {
+  for (let w = 7; w >= 0; w--) {
+    const x = words[base + (w << 2)]!;
+    if (x !== 0) return (w << 5) + 31 - Math.clz32(x);
+  }
+  return -1;
+}
+
+/** Highest set vector given the register's 8-bit word summary, or -1. */
+function highestFromSummary(words: Uint32Array, base: number, summary: number): number {
+  if (summary === 0) return -1;
+  const w = 31 - Math.clz32(summary);
+  return (w << 5) + 31 - Math.clz32(words[base + (w << 2)]!);
+}
+
+/** Recomputes the 8-bit summary of a 256-bit register. */
+function summarize(words: Uint32Array, base: number): number {
+  let s = 0;
+  for (let w = 0; w < 8; w++) if (words[base + (w << 2)] !== 0) s |= 1 << w;
+  return s;
+}
+
+/** The APIC page plus the IRR/ISR summaries that make vector searches O(1). */
+export class ApicPage {
+  /** 1024 words = the 4 KiB page, real layout. */
+  readonly words: Uint32Array;
+  private irrSummary = 0;
+  private isrSummary = 0;
+
+  constructor(words: Uint32Array = new Uint32Array(APIC_PAGE_WORDS)) {
+    this.words = words;
+    this.resync();
+  }
+
+  /** Recomputes the summaries after the words were changed behind the page's back. */
+  resync(): void {
+    this.irrSummary = summarize(this.words, IRR_WORD);
+    this.isrSummary = summarize(this.words, ISR_WORD);
+  }
+
+  /** Reads the 32-bit register at a byte offset. */
+  get(offset: number): number {
+    return this.words[offset >> 2]!;
+  }
+
+  /** Writes the 32-bit register at a byte offset (not for IRR/ISR: they have summaries). */
+  set(offset: number, value: number): void {
+    this.words[offset >> 2] = value;
+  }
+
+  // --- IRR ---------------------------------------------------------------------------------
+
+  /** Sets IRR bit `v`. @returns true if it was already set (the request coalesced). */
+  setIrr(v: number): boolean {
+    const i = vectorWord(IRR_WORD, v);
+    const bit = 1 << (v & 31);
+    const old = this.words[i]!;
+    this.words[i] = old | bit;
+    this.irrSummary |= 1 << (v >> 5);
+    return (old & bit) !== 0;
+  }
+
+  clearIrr(v: number): void {
+    const i = vectorWord(IRR_WORD, v);
+    const x = this.words[i]! & ~(1 << (v & 31));
+    this.words[i] = x;
+    if (x === 0) this.irrSummary &= ~(1 << (v >> 5));
+  }
+
+  testIrr(v: number): boolean {
+    return ((this.words[vectorWord(IRR_WORD, v)]! >>> (v & 31)) & 1) !== 0;
+  }
+
+  /** Highest vector in IRR, or -1. */
+  highestIrr(): number {
+    return highestFromSummary(this.words, IRR_WORD, this.irrSummary);
+  }
+
+  // --- ISR ---------------------------------------------------------------------------------
+
+  setIsr(v: number): void {
+    this.words[vectorWord(ISR_WORD, v)]! |= 1 << (v & 31);
+    this.isrSummary |= 1 << (v >> 5);
+  }
+
+  clearIsr(v: number): void {
+    const i = vectorWord(ISR_WORD, v);
+    const x = this.words[i]! & ~(1 << (v & 31));
+    this.words[i] = x;
+    if (x === 0) this.isrSummary &= ~(1 << (v >> 5));
+  }
+
+  testIsr(v: number): boolean {
+    return ((this.words[vectorWord(ISR_WORD, v)]! >>> (v & 31)) & 1) !== 0;
+  }
+
+  /** Highest vector in ISR (the one being serviced), or -1. */
+  highestIsr(): number {
+    return highestFromSummary(this.words, ISR_WORD, this.isrSummary);
+  }
+
+  // --- TMR ---------------------------------------------------------------------------------
+
+  /** Sets TMR bit `v` when `level`, clears it otherwise. */
+  writeTmr(v: number, level: boolean): void {
+    const i = vectorWord(TMR_WORD, v);
+    const bit = 1 << (v & 31);
+    this.words[i] = level ? this.words[i]! | bit : this.words[i]! & ~bit;
+  }
+
+  testTmr(v: number): boolean {
+    return ((this.words[vectorWord(TMR_WORD, v)]! >>> (v & 31)) & 1) !== 0;
+  }
+
+  /** Clears IRR, ISR and TMR (INIT and reset). */
+  clearVectors(): void {
+    for (let w = 0; w < 8; w++) {
+      const k = w << 2;
+      this.words[IRR_WORD + k] = 0;
+      this.words[ISR_WORD + k] = 0;
+      this.words[TMR_WORD + k] = 0;
+    }
+    this.irrSummary = 0;
+    this.isrSummary = 0;
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * Exact integer scaling between time bases (nanoseconds, APIC timer ticks, TSC cycles).
+ *
+ * `a * b / c` must be exact for determinism: floating-point drift would make two machines that
+ * ran the same inputs disagree after enough timer periods. Products below 2^53 stay on plain
+ * numbers (`%` on integral doubles is exact); larger ones fall back to BigInt.
+ *
+ * @module
+ */
+
+/** floor(a * b / c) for non-negative safe integers a, b and positive c. */
+export function mulDivFloor(a: number, b: number, c: number): number {
+  const p = a * b;
+  if (p <= Number.MAX_SAFE_INTEGER) {
+    const r = p % c;
+    return (p - r) / c;
+  }
+  return Number((BigInt(a) * BigInt(b)) / BigInt(c));
+}
+
+/** ceil(a * b / c) for non-negative safe integers a, b and positive c. */
+export function mulDivCeil(a: number, b: number, c: number): number {
+  const p = a * b;
+  if (p <= Number.MAX_SAFE_INTEGER) {
+    const r = p % c;
+    return (p - r) / c + (r === 0 ? 0 : 1);
+  }
+  const bc = BigInt(c);
+  return Number((BigInt(a) * BigInt(b) + bc - 1n) / bc);
+}
