@@ -1,0 +1,250 @@
+/**
+ * The PC/AT pair of 8259As: a master at ports 0x20/0x21 and a slave at 0xA0/0xA1 whose INT
+ * output drives the master's IR2, plus the chipset's ELCR at 0x4D0/0x4D1 that makes single ISA
+ * lines level-triggered.
+ *
+ * The pair owns the wiring between the chips: it feeds the slave's INT to master IR2 (wire-ORed
+ * with the ISA IRQ2 line), runs the cascaded INTA cycle (the master picks the IR, the slave whose
+ * ICW3 ID matches supplies the vector) and reports every change of the master's INT output to
+ * `onOutput`, which a platform wires to LINT0 and I/O APIC pin 0. Choices: docs/pic.md.
+ *
+ * @module
+ */
+import { checkBool, checkInt } from '../errors.js';
+import { Pic8259 } from './pic8259.js';
+import {
+  A0_MASK,
+  CASCADE_IR,
+  ELCR_MASTER,
+  ELCR_MASTER_WRITABLE,
+  ELCR_SLAVE,
+  ELCR_SLAVE_WRITABLE,
+  IRQ_COUNT,
+  NO_IR,
+  OPEN_BUS,
+  PC_MASTER_ICW3,
+  PC_SLAVE_ICW3,
+  PIC_MASTER_COMMAND,
+  PIC_MASTER_DATA,
+  PIC_PORTS_TEXT,
+  PIC_SLAVE_COMMAND,
+  PIC_SLAVE_DATA,
+  SLAVE_IRQ_BASE,
+  SPURIOUS_IR,
+} from './registers.js';
+
+/** Options of {@link PicPair}. */
+export interface PicPairOptions {
+  /** Called with the new level whenever the master's INT output changes (never on no change). */
+  onOutput?: (level: boolean) => void;
+}
+
+/** Bits per chip in the 16-bit views (`elcr`, `lines`). */
+const CHIP_SHIFT = 8;
+
+/** Master and slave 8259A cascaded on master IR2, with the ELCR. */
+export class PicPair {
+  /** The master chip (IRQ0-7, ports 0x20/0x21). */
+  readonly master: Pic8259;
+  /** The slave chip (IRQ8-15, ports 0xA0/0xA1), its INT wired to master IR2. */
+  readonly slave: Pic8259;
+  private readonly onOutput: ((level: boolean) => void) | undefined;
+  /** The ISA IRQ2 wire, ORed with the slave's INT on master IR2. */
+  private irq2Level = false;
+  /** The master's INT output as last reported to `onOutput`. */
+  private outputLevel = false;
+
+  /** @throws TypeError if `onOutput` is given and is not a function. */
+  constructor(opts: PicPairOptions = {}) {
+    if (opts.onOutput !== undefined && typeof opts.onOutput !== 'function') {
+      throw new TypeError(`onOutput must be a function, got ${typeof opts.onOutput}`);
+    }
+    this.onOutput = opts.onOutput;
+    this.master = new Pic8259({ role: 'master', icw3: PC_MASTER_ICW3 });
+    this.slave = new Pic8259({ role: 'slave', icw3: PC_SLAVE_ICW3 });
+  }
+
+  /** ELCR2:ELCR1 as one 16-bit value, bit n = IRQn level-triggered (reserved bits read 0). */
+  get elcr(): number {
+    return this.master.elcr | (this.slave.elcr << CHIP_SHIFT);
+  }
+
+  /** The wire level of ISA IRQ0-15 as last set by {@link PicPair.setIrq}, bit n = IRQn. */
+  get lines(): number {
+    // Master IR2's wire carries the slave's INT too; report only the ISA IRQ2 line there.
+    const cascadeBit = 1 << CASCADE_IR;
+    const master = (this.master.lines & ~cascadeBit) | (this.irq2Level ? cascadeBit : 0);
+    return master | (this.slave.lines << CHIP_SHIFT);
+  }
+
+  /** The master's INT output. */
+  get output(): boolean {
+    return this.outputLevel;
+  }
+
+  /**
+   * Drives ISA line `irq` (0..15) to wire level `level`. IRQ2 is wired-OR with the slave's INT on
+   * master IR2, so asserting it makes the master hand an INTA to the slave as usual.
+   * @throws RangeError if `irq` is not an integer 0..15; TypeError if `level` is not a boolean.
+   */
+  setIrq(irq: number, level: boolean): void {
+    checkInt('irq', irq, 0, IRQ_COUNT - 1);
+    checkBool('level', level);
+    if (irq >= SLAVE_IRQ_BASE) {
+      this.slave.setIrq(irq - SLAVE_IRQ_BASE, level);
+      this.syncCascade();
+    } else if (irq === CASCADE_IR) {
+      this.irq2Level = level;
+      this.syncCascade();
+    } else {
+      this.master.setIrq(irq, level);
+    }
+    this.syncOutput();
+  }
+
+  /** Whether the master's INT output is high: an INTA now would find an interrupt. */
+  hasInterrupt(): boolean {
+    return this.master.output;
+  }
+
+  /**
+   * One INTA cycle; returns the vector the CPU reads.
+   *
+   * The master acknowledges its highest request. If that IR has a slave (cascade mode, ICW3), the
+   * slave whose ID matches acknowledges its own highest request and supplies the vector; both
+   * ISRs are updated and each chip applies its own AEOI. Spurious cases, when the request went
+   * away before the INTA: nothing on the master gives the master's IR7 vector with no IS bit set;
+   * nothing on the slave gives the slave's IR7 vector (IRQ15) with master IS2 set and no slave IS
+   * bit. When no slave answers the cascade address the data bus floats: 0xFF.
+   */
+  acknowledge(): number {
+    const ir = this.master.acknowledgeIr();
+    let vector: number;
+    if (ir === NO_IR) {
+      vector = this.master.vectorFor(SPURIOUS_IR);
+    } else if (this.master.hasSlaveOn(ir)) {
+      vector = this.slaveCycle(ir);
+    } else {
+      vector = this.master.vectorFor(ir);
+    }
+    this.syncCascade();
+    this.syncOutput();
+    return vector;
+  }
+
+  /**
+   * A guest IN from `port`: 0x20/0x21 master, 0xA0/0xA1 slave, 0x4D0/0x4D1 ELCR1/ELCR2.
+   * @throws RangeError (TypeError for a non-number) if `port` is not one of the pair's ports.
+   */
+  ioRead(port: number): number {
+    switch (port) {
+      case PIC_MASTER_COMMAND:
+      case PIC_MASTER_DATA:
+        return this.readMaster(port & A0_MASK);
+      case PIC_SLAVE_COMMAND:
+      case PIC_SLAVE_DATA:
+        return this.readSlave(port & A0_MASK);
+      case ELCR_MASTER:
+        return this.master.elcr;
+      case ELCR_SLAVE:
+        return this.slave.elcr;
+      default:
+        throw portError(port);
+    }
+  }
+
+  /**
+   * A guest OUT of `value` (masked to 8 bits; never throws for any value) to `port`. ELCR writes
+   * store the value with the reserved bits cleared (0xF8 for ELCR1, 0xDE for ELCR2).
+   * @throws RangeError (TypeError for a non-number) if `port` is not one of the pair's ports.
+   */
+  ioWrite(port: number, value: number): void {
+    switch (port) {
+      case PIC_MASTER_COMMAND:
+      case PIC_MASTER_DATA:
+        this.master.write(port & A0_MASK, value);
+        break;
+      case PIC_SLAVE_COMMAND:
+      case PIC_SLAVE_DATA:
+        this.slave.write(port & A0_MASK, value);
+        this.syncCascade();
+        break;
+      case ELCR_MASTER:
+        this.master.setElcr(value & ELCR_MASTER_WRITABLE);
+        break;
+      case ELCR_SLAVE:
+        this.slave.setElcr(value & ELCR_SLAVE_WRITABLE);
+        this.syncCascade();
+        break;
+      default:
+        throw portError(port);
+    }
+    this.syncOutput();
+  }
+
+  /** Both chips and the ELCR back to the power-on state (docs/pic.md); wire levels are kept. */
+  reset(): void {
+    this.master.reset();
+    this.slave.reset();
+    this.syncCascade();
+    this.syncOutput();
+  }
+
+  // ---- Wiring ----------------------------------------------------------------------------
+
+  private readMaster(a0: number): number {
+    const value = this.master.read(a0);
+    this.syncOutput(); // a poll read is an acknowledge
+    return value;
+  }
+
+  private readSlave(a0: number): number {
+    const polled = this.slave.pollPending;
+    const value = this.slave.read(a0);
+    if (polled) this.cascadeAfterSlaveAcknowledge();
+    this.syncOutput();
+    return value;
+  }
+
+  /** The slave's half of a cascaded INTA for cascade address `cascadeId`. */
+  private slaveCycle(cascadeId: number): number {
+    if (!this.slave.respondsToCascade(cascadeId)) return OPEN_BUS;
+    const ir = this.slave.acknowledgeIr();
+    if (ir === NO_IR) return this.slave.vectorFor(SPURIOUS_IR);
+    this.cascadeAfterSlaveAcknowledge();
+    return this.slave.vectorFor(ir);
+  }
+
+  /**
+   * The slave's INT falls while its acknowledge sets the IS bit (and, in AEOI mode, rises again
+   * when the automatic EOI clears it). If the slave still requests afterwards, the master's
+   * edge-triggered IR2 therefore sees a new rising edge and latches a new request; without this,
+   * a second slave request pending across an AEOI acknowledge would never reach the CPU. KVM and
+   * bhyve get the same effect by pulsing master IR2 whenever the slave requests.
+   */
+  private cascadeAfterSlaveAcknowledge(): void {
+    this.master.setIrq(CASCADE_IR, this.irq2Level);
+    this.syncCascade();
+  }
+
+  /** Master IR2 = slave INT OR the ISA IRQ2 wire. */
+  private syncCascade(): void {
+    this.master.setIrq(CASCADE_IR, this.irq2Level || this.slave.output);
+  }
+
+  private syncOutput(): void {
+    const level = this.master.output;
+    if (level === this.outputLevel) return;
+    this.outputLevel = level; // before the callback, which may re-enter (e.g. acknowledge)
+    if (this.onOutput !== undefined) this.onOutput(level);
+  }
+}
+
+/** The host routed a port the pair does not own. */
+function portError(port: unknown): Error {
+  if (typeof port !== 'number') {
+    return new TypeError(`port must be a number (one of ${PIC_PORTS_TEXT}), got ${typeof port}`);
+  }
+  const shown = Number.isInteger(port) && port >= 0 ? `0x${port.toString(16)}` : String(port);
+  return new RangeError(`port must be one of ${PIC_PORTS_TEXT}, got ${shown}`);
+}

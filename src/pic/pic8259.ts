@@ -1,0 +1,503 @@
+/**
+ * One Intel 8259A programmable interrupt controller, as a state machine over the registers of the
+ * data sheet (order no. 231468): IRR, ISR and IMR, the priority resolver, the initialisation
+ * sequence ICW1-ICW4 and the operation commands OCW1-OCW3.
+ *
+ * The chip knows nothing about ports or about the other chip of a PC: it sees its A0 input, its
+ * eight IR input wires and an INTA cycle. `PicPair` (pic-pair.ts) wires two of them into the
+ * PC/AT arrangement. Every choice where the data sheet is silent is written down in docs/pic.md.
+ *
+ * All state lives in plain number/boolean fields, and the methods used per interrupt (setIrq,
+ * pendingIr, acknowledgeIr, the EOI commands) allocate nothing.
+ *
+ * @module
+ */
+import { checkBool, checkInt } from '../errors.js';
+import {
+  A0_DATA,
+  BYTE_MASK,
+  ICW1_IC4,
+  ICW1_INIT,
+  ICW1_LTIM,
+  ICW1_SNGL,
+  ICW2_VECTOR_BASE_MASK,
+  ICW3_SLAVE_ID_MASK,
+  ICW4_AEOI,
+  ICW4_MASK,
+  ICW4_SFNM,
+  IR_COUNT,
+  IR_MASK,
+  NO_IR,
+  OCW2_COMMAND_SHIFT,
+  OCW2_LEVEL_MASK,
+  OCW3_ESMM,
+  OCW3_P,
+  OCW3_RIS,
+  OCW3_RR,
+  OCW3_SELECT,
+  OCW3_SMM,
+  Ocw2Command,
+  POLL_INTERRUPT,
+  SPURIOUS_IR,
+} from './registers.js';
+
+/** Whether a chip is wired as a master (SP/EN high) or as a slave (SP/EN low). */
+export type PicRole = 'master' | 'slave';
+
+/** Options of {@link Pic8259}. */
+export interface Pic8259Options {
+  /**
+   * The chip's role, fixed by its SP/EN pin in the board wiring (default `'master'`). A master's
+   * ICW3 lists the IR inputs that have slaves; a slave's ICW3 is its cascade ID.
+   */
+  role?: PicRole;
+  /**
+   * The ICW3 in effect before the guest's first initialisation (default 0). `PicPair` passes
+   * the PC/AT wiring (master 0x04, slave 2) so cascading works before any ICW3, as in QEMU/KVM.
+   */
+  icw3?: number;
+}
+
+/** `nextIcw` when the chip is initialised and A0 = 1 writes go to OCW1. */
+const READY = 0;
+/** `nextIcw` values during the initialisation sequence: the ICW the next A0 = 1 write is. */
+const EXPECT_ICW2 = 2;
+const EXPECT_ICW3 = 3;
+const EXPECT_ICW4 = 4;
+
+/** ICW1 "c. IR7 input is assigned priority 7": IR0 has the highest priority. */
+const INITIAL_LOWEST_PRIORITY_IR = 7;
+
+/** One 8259A. */
+export class Pic8259 {
+  /** `true` when wired as a master (SP/EN = 1), `false` for a slave. */
+  readonly isMaster: boolean;
+  private readonly powerOnIcw3: number;
+
+  // The three registers of the data sheet's block diagram.
+  private irrBits = 0;
+  private isrBits = 0;
+  private imrBits = 0;
+  /** The current level of each IR wire; the edge-sense memory for edge-triggered inputs. */
+  private lineBits = 0;
+  /** Per-line level-trigger selection from the chipset's ELCR (1 = level). */
+  private elcrBits = 0;
+  // Initialisation command words as last written (ICW4 keeps bits 4:0).
+  private icw1Value = 0;
+  private icw2Value = 0;
+  private icw3Value = 0;
+  private icw4Value = 0;
+  private nextIcw = READY;
+  /** The IR with the lowest priority; the one after it (mod 8) has the highest. */
+  private lowestIr = INITIAL_LOWEST_PRIORITY_IR;
+  private readIsrSelected = false;
+  private pollArmed = false;
+  private smm = false;
+  private rotateAeoi = false;
+
+  constructor(opts: Pic8259Options = {}) {
+    const role = opts.role ?? 'master';
+    if (role !== 'master' && role !== 'slave') {
+      throw new RangeError(`role must be 'master' or 'slave', got ${String(role)}`);
+    }
+    this.isMaster = role === 'master';
+    this.powerOnIcw3 = checkInt('icw3', opts.icw3 ?? 0, 0, BYTE_MASK);
+    this.icw3Value = this.powerOnIcw3;
+  }
+
+  // ---- Introspection ---------------------------------------------------------------------
+
+  /** Interrupt request register: edge requests latched, level requests following their line. */
+  get irr(): number {
+    return this.irrBits;
+  }
+  /** In-service register. */
+  get isr(): number {
+    return this.isrBits;
+  }
+  /** Interrupt mask register (OCW1). */
+  get imr(): number {
+    return this.imrBits;
+  }
+  /** The current level of the eight IR wires, bit n = IRn. */
+  get lines(): number {
+    return this.lineBits;
+  }
+  /** The ELCR byte this chip uses (1 = level-triggered line). */
+  get elcr(): number {
+    return this.elcrBits;
+  }
+  /** The lines that are level-triggered now: all of them with ICW1.LTIM, else the ELCR bits. */
+  get levelMask(): number {
+    return (this.icw1Value & ICW1_LTIM) !== 0 ? BYTE_MASK : this.elcrBits;
+  }
+  /** ICW1 as last written (0 before the first initialisation). */
+  get icw1(): number {
+    return this.icw1Value;
+  }
+  /** ICW2 as last written. */
+  get icw2(): number {
+    return this.icw2Value;
+  }
+  /** ICW3 as last written (or the power-on value). */
+  get icw3(): number {
+    return this.icw3Value;
+  }
+  /** ICW4 bits 4:0 as last written (0 when ICW1.IC4 = 0: "all functions set to zero"). */
+  get icw4(): number {
+    return this.icw4Value;
+  }
+  /** Vector bits 7:3 from ICW2; an INTA for IRn returns `vectorBase | n`. */
+  get vectorBase(): number {
+    return this.icw2Value & ICW2_VECTOR_BASE_MASK;
+  }
+  /** The IR that currently has the lowest priority (7 after initialisation). */
+  get lowestPriority(): number {
+    return this.lowestIr;
+  }
+  /** `true` while an ICW1 has been written and ICW2-ICW4 are still expected. */
+  get initialising(): boolean {
+    return this.nextIcw !== READY;
+  }
+  /** The ICW the next A0 = 1 write is taken as (2, 3 or 4), or 0 when it is OCW1. */
+  get expectedIcw(): number {
+    return this.nextIcw;
+  }
+  /** OCW3 read-register selection: `true` = ISR, `false` = IRR at A0 = 0. */
+  get readsIsr(): boolean {
+    return this.readIsrSelected;
+  }
+  /** A poll command was issued and the next read returns the poll word. */
+  get pollPending(): boolean {
+    return this.pollArmed;
+  }
+  /** Special mask mode (OCW3 ESMM/SMM). */
+  get specialMaskMode(): boolean {
+    return this.smm;
+  }
+  /** Rotate in automatic EOI mode (OCW2 100 sets it, 000 clears it). */
+  get rotateInAeoi(): boolean {
+    return this.rotateAeoi;
+  }
+  /** ICW4.AEOI. */
+  get autoEoi(): boolean {
+    return (this.icw4Value & ICW4_AEOI) !== 0;
+  }
+  /** ICW4.SFNM. */
+  get specialFullyNested(): boolean {
+    return (this.icw4Value & ICW4_SFNM) !== 0;
+  }
+  /** ICW1.SNGL: a single chip, no cascading and no ICW3. */
+  get singleMode(): boolean {
+    return (this.icw1Value & ICW1_SNGL) !== 0;
+  }
+  /** A slave's cascade ID (ICW3 bits 2:0). */
+  get slaveId(): number {
+    return this.icw3Value & ICW3_SLAVE_ID_MASK;
+  }
+  /** The INT output pin: some unmasked request beats everything in service. */
+  get output(): boolean {
+    return this.pendingIr() !== NO_IR;
+  }
+
+  // ---- Host side: wires and INTA --------------------------------------------------------
+
+  /**
+   * Drives input IR`ir` to `level` (the wire level).
+   *
+   * Edge-triggered inputs latch a request on the rising edge and keep it in IRR until an INTA or
+   * poll takes it, even if the wire falls first (QEMU and KVM; the data sheet asks the wire to stay
+   * high until the first INTA). Level-triggered inputs make IRR follow the wire.
+   * @throws RangeError if `ir` is not an integer 0..7; TypeError if `level` is not a boolean.
+   */
+  setIrq(ir: number, level: boolean): void {
+    checkInt('ir', ir, 0, IR_COUNT - 1);
+    checkBool('level', level);
+    const bit = 1 << ir;
+    const wasHigh = (this.lineBits & bit) !== 0;
+    this.lineBits = level ? this.lineBits | bit : this.lineBits & ~bit;
+    if ((this.levelMask & bit) !== 0) {
+      this.irrBits = level ? this.irrBits | bit : this.irrBits & ~bit;
+      return;
+    }
+    if (level && !wasHigh) this.irrBits |= bit;
+  }
+
+  /**
+   * Sets the per-line level-trigger bits (the chipset's ELCR byte for this chip). The chip itself
+   * reserves no bit; `PicPair` applies the PC's reserved-bit masks. Lines that are now
+   * level-triggered take their IRR bit from the wire at once; lines switched to edge keep a
+   * request that is already in IRR (as QEMU/KVM, which do not touch IRR on an ELCR write).
+   */
+  setElcr(value: number): void {
+    this.elcrBits = value & BYTE_MASK;
+    this.syncLevelRequests();
+  }
+
+  /**
+   * The IR an INTA would acknowledge now, or -1 (NO_IR) when the INT output is low. Pure.
+   *
+   * Fully nested mode: the highest-priority unmasked request wins if it has higher priority than
+   * every IS bit. Special fully nested mode (a master's ICW4.SFNM): a request on an input that has
+   * a slave is not locked out by its own IS bit, so higher-priority slave requests nest. Special
+   * mask mode: "enables interrupts from all other levels (lower as well as higher) that are not
+   * masked" - the ISR blocks only its own levels (data sheet; bhyve and Bochs agree).
+   */
+  pendingIr(): number {
+    const requests = this.irrBits & ~this.imrBits;
+    if (requests === 0) return NO_IR;
+    const cascadeShield = this.specialFullyNested ? this.cascadeInputs() : 0;
+    if (this.smm) return this.highestIr(requests & ~(this.isrBits & ~cascadeShield));
+    const rank = this.rankOf(requests);
+    const ir = this.irAtRank(rank);
+    const inService = this.isrBits & ~(cascadeShield & (1 << ir));
+    return rank < this.rankOf(inService) ? ir : NO_IR;
+  }
+
+  /**
+   * The chip's part of an INTA cycle: resolves, sets the IS bit (or, in AEOI mode, performs the
+   * automatic EOI and the AEOI rotation), clears an edge request from IRR (a level request keeps
+   * following its wire) and returns the IR. Returns -1 (NO_IR) and changes nothing when no request
+   * is pending: the caller then reads the spurious "DEFAULT IR7" vector.
+   */
+  acknowledgeIr(): number {
+    const ir = this.pendingIr();
+    if (ir === NO_IR) return NO_IR;
+    const bit = 1 << ir;
+    if ((this.levelMask & bit) === 0) this.irrBits &= ~bit;
+    if (!this.autoEoi) {
+      this.isrBits |= bit;
+    } else if (this.rotateAeoi) {
+      this.lowestIr = ir;
+    }
+    return ir;
+  }
+
+  /**
+   * A complete INTA cycle of this chip on its own: the vector `vectorBase | IR`, or
+   * `vectorBase | 7` with no IS bit set when nothing is pending (spurious IR7). A lone chip has
+   * no slaves to hand the cycle to; `PicPair` does the cascade.
+   */
+  acknowledge(): number {
+    const ir = this.acknowledgeIr();
+    return this.vectorFor(ir === NO_IR ? SPURIOUS_IR : ir);
+  }
+
+  /** The vector this chip supplies for `ir` in 8086 mode: ICW2 bits 7:3 and the IR number. */
+  vectorFor(ir: number): number {
+    return this.vectorBase | (ir & IR_MASK);
+  }
+
+  /** Whether an INTA for `ir` is handed to a slave: master, cascade mode and ICW3 bit `ir`. */
+  hasSlaveOn(ir: number): boolean {
+    return ((this.cascadeInputs() >>> (ir & IR_MASK)) & 1) !== 0;
+  }
+
+  /** Whether this chip, as a slave in cascade mode, answers cascade address `id` (its ICW3). */
+  respondsToCascade(id: number): boolean {
+    return !this.isMaster && !this.singleMode && this.slaveId === id;
+  }
+
+  /**
+   * Back to the power-on state (see docs/pic.md): initialised, vector base 0, IMR/ISR/IRR
+   * clear, IR0 highest priority, IRR selected, ELCR all edge. The wires keep their levels.
+   */
+  reset(): void {
+    this.icw1Value = 0;
+    this.icw2Value = 0;
+    this.icw3Value = this.powerOnIcw3;
+    this.icw4Value = 0;
+    this.nextIcw = READY;
+    this.elcrBits = 0;
+    this.resetOperatingState();
+    this.irrBits = this.lineBits & this.levelMask; // all edge now: no request until a new edge
+  }
+
+  // ---- Guest side: the A0 register pair ------------------------------------------------
+
+  /**
+   * A guest read at A0 = `a0`. After a poll command the read is the poll word, at either address
+   * ("the next RD pulse"); otherwise A0 = 0 gives IRR or ISR as OCW3 selected, A0 = 1 the IMR.
+   * @throws RangeError if `a0` is not 0 or 1 (host misuse).
+   */
+  read(a0: number): number {
+    checkInt('a0', a0, 0, 1);
+    if (this.pollArmed) {
+      this.pollArmed = false;
+      return this.pollWord();
+    }
+    if (a0 === A0_DATA) return this.imrBits;
+    return this.readIsrSelected ? this.isrBits : this.irrBits;
+  }
+
+  /**
+   * A guest write of `value` (masked to 8 bits) at A0 = `a0`. A0 = 0: D4 = 1 is ICW1, else D3
+   * selects OCW3 (1) or OCW2 (0). A0 = 1: the expected ICW during initialisation, else OCW1.
+   * @throws RangeError if `a0` is not 0 or 1 (host misuse). Never for any value.
+   */
+  write(a0: number, value: number): void {
+    checkInt('a0', a0, 0, 1);
+    const byte = value & BYTE_MASK;
+    if (a0 === A0_DATA) {
+      this.writeData(byte);
+    } else if ((byte & ICW1_INIT) !== 0) {
+      this.writeIcw1(byte);
+    } else if ((byte & OCW3_SELECT) !== 0) {
+      this.writeOcw3(byte);
+    } else {
+      this.writeOcw2(byte);
+    }
+  }
+
+  // ---- Command words -----------------------------------------------------------------------
+
+  private writeData(byte: number): void {
+    switch (this.nextIcw) {
+      case EXPECT_ICW2:
+        this.icw2Value = byte;
+        // ICW3 only in cascade mode, ICW4 only when ICW1.IC4 asked for it.
+        this.nextIcw = !this.singleMode ? EXPECT_ICW3 : this.afterIcw3();
+        return;
+      case EXPECT_ICW3:
+        this.icw3Value = byte;
+        this.nextIcw = this.afterIcw3();
+        return;
+      case EXPECT_ICW4:
+        this.icw4Value = byte & ICW4_MASK;
+        this.nextIcw = READY;
+        return;
+      default:
+        this.imrBits = byte; // OCW1
+    }
+  }
+
+  private afterIcw3(): number {
+    return (this.icw1Value & ICW1_IC4) !== 0 ? EXPECT_ICW4 : READY;
+  }
+
+  /**
+   * ICW1 starts the initialisation sequence. The data sheet lists what it does: (a) the edge
+   * sense circuit is reset, so an input must make a new low-to-high transition; (b) the IMR is
+   * cleared; (c) IR7 gets the lowest priority; (e) special mask mode is cleared and status read
+   * is set to IRR; (f) without IC4, all ICW4 functions are zero. The ISR, the poll command and
+   * rotate-in-AEOI are cleared too (the data sheet is silent; QEMU does so).
+   */
+  private writeIcw1(byte: number): void {
+    this.icw1Value = byte;
+    this.icw4Value = 0;
+    this.nextIcw = EXPECT_ICW2;
+    this.resetOperatingState();
+    // (a): latched edge requests are dropped and a wire that is already high must fall and rise
+    // again (lineBits keeps its level, so a repeated "high" is no edge); level requests follow
+    // the wire under the new LTIM.
+    this.irrBits = this.lineBits & this.levelMask;
+  }
+
+  private resetOperatingState(): void {
+    this.imrBits = 0;
+    this.isrBits = 0;
+    this.lowestIr = INITIAL_LOWEST_PRIORITY_IR;
+    this.smm = false;
+    this.readIsrSelected = false;
+    this.pollArmed = false;
+    this.rotateAeoi = false;
+  }
+
+  private writeOcw2(byte: number): void {
+    const level = byte & OCW2_LEVEL_MASK;
+    switch (byte >>> OCW2_COMMAND_SHIFT) {
+      case Ocw2Command.NonSpecificEoi:
+        this.nonSpecificEoi(false);
+        return;
+      case Ocw2Command.RotateOnNonSpecificEoi:
+        this.nonSpecificEoi(true);
+        return;
+      case Ocw2Command.SpecificEoi:
+        this.isrBits &= ~(1 << level);
+        return;
+      case Ocw2Command.RotateOnSpecificEoi:
+        // L2-L0 is cleared and becomes the lowest priority, whether or not its IS bit was set.
+        this.isrBits &= ~(1 << level);
+        this.lowestIr = level;
+        return;
+      case Ocw2Command.SetPriority:
+        this.lowestIr = level;
+        return;
+      case Ocw2Command.RotateInAeoiSet:
+        this.rotateAeoi = true;
+        return;
+      case Ocw2Command.RotateInAeoiClear:
+        this.rotateAeoi = false;
+        return;
+      default:
+        return; // Ocw2Command.Nop
+    }
+  }
+
+  /**
+   * Clears the highest-priority IS bit. In special mask mode "an IS bit that is masked by an IMR
+   * bit will not be cleared by a non-specific EOI" (data sheet). With `rotate`, the cleared IR
+   * becomes the lowest priority; with nothing in service, nothing happens (no rotation either).
+   */
+  private nonSpecificEoi(rotate: boolean): void {
+    const candidates = this.smm ? this.isrBits & ~this.imrBits : this.isrBits;
+    const ir = this.highestIr(candidates);
+    if (ir === NO_IR) return;
+    this.isrBits &= ~(1 << ir);
+    if (rotate) this.lowestIr = ir;
+  }
+
+  private writeOcw3(byte: number): void {
+    // ESMM = 0 and RR = 0 mean "no action" for their fields, so earlier choices persist.
+    if ((byte & OCW3_ESMM) !== 0) this.smm = (byte & OCW3_SMM) !== 0;
+    if ((byte & OCW3_RR) !== 0) this.readIsrSelected = (byte & OCW3_RIS) !== 0;
+    // P overrides the status read for the next read only ("polling overrides status read").
+    if ((byte & OCW3_P) !== 0) this.pollArmed = true;
+  }
+
+  /**
+   * The poll command treats the read as an interrupt acknowledge: the highest request goes in
+   * service (AEOI and its rotation apply, as for INTA) and the word is 0x80 | level, or 0 when
+   * nothing is pending (QEMU and bhyve return 0; the data sheet defines only bit 7 then).
+   */
+  private pollWord(): number {
+    const ir = this.acknowledgeIr();
+    return ir === NO_IR ? 0 : POLL_INTERRUPT | ir;
+  }
+
+  // ---- Priority resolver ----------------------------------------------------------------
+
+  /** A master's IR inputs that have slaves: ICW3 in cascade mode, none otherwise. */
+  private cascadeInputs(): number {
+    return this.isMaster && !this.singleMode ? this.icw3Value : 0;
+  }
+
+  /** After an LTIM or ELCR change, level-triggered IRR bits follow their wires again. */
+  private syncLevelRequests(): void {
+    const level = this.levelMask;
+    this.irrBits = (this.irrBits & ~level) | (this.lineBits & level);
+  }
+
+  /**
+   * Priority rank (0 = highest) of the highest-priority bit of an 8-bit mask, or 8 when empty.
+   * Rotating the mask right by the highest-priority IR puts priority order in bit order, so the
+   * lowest set bit is the winner.
+   */
+  private rankOf(mask: number): number {
+    const top = (this.lowestIr + 1) & IR_MASK;
+    const rotated = ((mask >>> top) | (mask << (IR_COUNT - top))) & BYTE_MASK;
+    if (rotated === 0) return IR_COUNT;
+    return 31 - Math.clz32(rotated & -rotated);
+  }
+
+  /** The highest-priority IR in `mask`, or NO_IR. */
+  private highestIr(mask: number): number {
+    const rank = this.rankOf(mask & BYTE_MASK);
+    return rank === IR_COUNT ? NO_IR : this.irAtRank(rank);
+  }
+
+  /** The IR that has priority rank `rank` (0..7) under the current rotation. */
+  private irAtRank(rank: number): number {
+    return (rank + this.lowestIr + 1) & IR_MASK;
+  }
+}
