@@ -259,7 +259,7 @@ export class LocalApic {
     if (opts === null || typeof opts !== 'object') throw new TypeError('opts must be an object');
     this.id = checkInt('id', opts.id, 0, MAX_APIC_ID);
     const clock = opts.clock;
-    if (!clock || typeof clock.now !== 'function' || typeof clock.schedule !== 'function') {
+    if (!clock || typeof clock.now !== 'function' || typeof clock.schedule !== 'function' || typeof clock.cancel !== 'function') {
       throw new TypeError('clock must implement Clock (now, schedule, cancel)');
     }
     const timerHz = checkInt('timerHz', opts.timerHz ?? 1_000_000_000, 1, 1e12);

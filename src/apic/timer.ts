@@ -25,12 +25,20 @@
  * - The timer counts whether or not its LVT entry is masked; the mask only stops delivery.
  * - Minimum period: a periodic timer fires at most once every `minPeriodNs` (KVM clamps periodic
  *   timers to 200 µs, Xen to 100 µs) so a tiny initial count cannot starve the scheduler. The
- *   current count restarts from the initial count at each (possibly delayed) expiry.
+ *   current count restarts from the initial count at each (possibly delayed) expiry. Only full
+ *   periods (an initial-count write or a reload) are clamped: the rest of a count after a divide
+ *   change runs at its real length.
+ *
+ * Exactness: when a timer tick is not a whole number of nanoseconds (a 24 MHz crystal, say), an
+ * expiry is delivered at the first whole nanosecond at or after the exact instant the count
+ * reaches 0, and a periodic reload starts from that exact instant, not from the rounded delivery
+ * time. The base of the count therefore carries a sub-nanosecond lag (`baseLag`, in units of
+ * 1/nsDen ns), so the k-th periodic expiry is at ceil(k * period) with no rounding drift.
  *
  * @module
  */
 import type { Clock } from '../time/clock.js';
-import { mulDivCeil, mulDivFloor } from '../time/ratio.js';
+import { mulAddDivFloor, mulDivFloor, mulMod } from '../time/ratio.js';
 import { TIMER_DIVIDE_WRITABLE, TimerMode } from './registers.js';
 
 const NS_PER_SECOND = 1_000_000_000;
@@ -59,8 +67,15 @@ export class ApicTimer {
   private divisor = 2;
   /** True while the one-shot/periodic counter is non-zero. */
   private counting = false;
+  /**
+   * The count was `countAtBase` at the exact instant `baseNs - baseLag / nsDen` ns
+   * (0 <= baseLag < nsDen).
+   */
   private baseNs = 0;
+  private baseLag = 0;
   private countAtBase = 0;
+  /** The lag the next reload starts with: armed expiry time minus the exact zero instant. */
+  private expiryLag = 0;
   private deadline = 0n;
   private eventId = 0;
   private readonly fireCallback: () => void;
@@ -97,6 +112,8 @@ export class ApicTimer {
     this.dcr = 0;
     this.divisor = 2;
     this.counting = false;
+    this.baseLag = 0;
+    this.expiryLag = 0;
     this.deadline = 0n;
   }
 
@@ -127,7 +144,7 @@ export class ApicTimer {
       this.counting = false;
       return;
     }
-    this.startCounting(this.clock.now(), this.initialCount);
+    this.startCounting(this.clock.now(), 0, this.initialCount, true);
   }
 
   readInitialCount(): number {
@@ -137,7 +154,7 @@ export class ApicTimer {
   /** Current count register: computed from virtual time. */
   readCurrentCount(): number {
     if (this.mode === TimerMode.TscDeadline || !this.counting) return 0;
-    const ticks = this.ticksSince(this.baseNs);
+    const ticks = this.ticksSince();
     const remaining = this.countAtBase - ticks;
     if (remaining > 0) return remaining;
     if (this.mode !== TimerMode.Periodic) return 0;
@@ -154,7 +171,8 @@ export class ApicTimer {
     this.divisor = timerDivisor(dcr);
     if (!this.counting || current === 0) return;
     this.disarm();
-    this.startCounting(this.clock.now(), current);
+    // The rest of the count runs at the new rate at its real length (no minimum-period clamp).
+    this.startCounting(this.clock.now(), 0, current, false);
   }
 
   readDivide(): number {
@@ -194,12 +212,35 @@ export class ApicTimer {
     return this.eventId !== 0;
   }
 
-  private startCounting(now: number, count: number): void {
+  /**
+   * Starts counting down from `count` at the exact instant `now - lag / nsDen` and arms the
+   * expiry at the first whole ns at or after the count reaches 0. `clamp`: this is a full period
+   * (initial-count write or reload), subject to the minimum period in periodic mode.
+   */
+  private startCounting(now: number, lag: number, count: number, clamp: boolean): void {
     this.counting = true;
     this.baseNs = now;
+    this.baseLag = lag;
     this.countAtBase = count;
-    let delay = this.ticksToNs(count);
-    if (this.mode === TimerMode.Periodic && delay < this.minPeriodNs) delay = this.minPeriodNs;
+    // From the base instant to 0 takes count * divisor * nsNum / nsDen ns = (q * nsDen + r) / nsDen.
+    const tickFine = this.divisor * this.nsNum;
+    const q = mulDivFloor(count, tickFine, this.nsDen);
+    const r = mulMod(count, tickFine, this.nsDen);
+    // Measured from `now` (lag later than the base instant), 0 is reached after
+    // (q * nsDen + r - lag) / nsDen ns; its ceiling and the lag of that whole ns after the instant:
+    let delay: number;
+    if (r > lag) {
+      delay = q + 1;
+      this.expiryLag = this.nsDen - r + lag;
+    } else {
+      delay = q;
+      this.expiryLag = lag - r;
+    }
+    if (clamp && this.mode === TimerMode.Periodic && delay < this.minPeriodNs) {
+      // Delayed expiry: the next period restarts from the delivery time itself.
+      delay = this.minPeriodNs;
+      this.expiryLag = 0;
+    }
     this.arm(now + delay);
   }
 
@@ -220,7 +261,7 @@ export class ApicTimer {
     if (this.mode === TimerMode.TscDeadline) {
       this.deadline = 0n;
     } else if (this.mode === TimerMode.Periodic && this.initialCount !== 0) {
-      this.startCounting(this.clock.now(), this.initialCount);
+      this.startCounting(this.clock.now(), this.expiryLag, this.initialCount, true);
     } else {
       this.counting = false;
     }
@@ -228,11 +269,8 @@ export class ApicTimer {
     this.onExpire();
   }
 
-  private ticksToNs(ticks: number): number {
-    return mulDivCeil(ticks * this.divisor, this.nsNum, this.nsDen);
-  }
-
-  private ticksSince(baseNs: number): number {
-    return mulDivFloor(this.clock.now() - baseNs, this.nsDen, this.nsNum * this.divisor);
+  /** Whole divided ticks since the base instant: floor(((now - baseNs) * nsDen + lag) / tickFine). */
+  private ticksSince(): number {
+    return mulAddDivFloor(this.clock.now() - this.baseNs, this.nsDen, this.baseLag, this.nsNum * this.divisor);
   }
 }

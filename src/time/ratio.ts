@@ -28,3 +28,24 @@ export function mulDivCeil(a: number, b: number, c: number): number {
   const bc = BigInt(c);
   return Number((BigInt(a) * BigInt(b) + bc - 1n) / bc);
 }
+
+/**
+ * floor((a * b + add) / c) for non-negative safe integers a, b, add and positive c.
+ * Exact like {@link mulDivFloor}; used to count whole ticks from a base that lies a fraction of a
+ * nanosecond before an integer time.
+ */
+export function mulAddDivFloor(a: number, b: number, add: number, c: number): number {
+  const p = a * b + add;
+  if (p <= Number.MAX_SAFE_INTEGER) {
+    const r = p % c;
+    return (p - r) / c;
+  }
+  return Number((BigInt(a) * BigInt(b) + BigInt(add)) / BigInt(c));
+}
+
+/** (a * b) mod c for non-negative safe integers a, b and positive c, exactly. */
+export function mulMod(a: number, b: number, c: number): number {
+  const p = a * b;
+  if (p <= Number.MAX_SAFE_INTEGER) return p % c;
+  return Number((BigInt(a) * BigInt(b)) % BigInt(c));
+}
