@@ -1,0 +1,339 @@
+/**
+ * The APIC bus: carries interrupt messages from local APICs (IPIs), I/O APICs and MSIs to the
+ * local APICs they address, and EOI broadcasts from the local APICs back to the I/O APICs.
+ *
+ * Modern systems deliver these messages over the system bus rather than a dedicated APIC bus,
+ * but the rules are the SDM's ("Issuing Interprocessor Interrupts", "Determining IPI
+ * Destination", "Lowest Priority Delivery Mode", "Message Signalled Interrupts"):
+ * - physical destinations: an 8-bit xAPIC ID or a 32-bit x2APIC ID; all ones broadcasts;
+ * - logical destinations: each APIC decides from its own LDR/DFR (LocalApic.matchesDestination);
+ * - shorthands self / all-including-self / all-excluding-self;
+ * - lowest priority: one winner among the addressed APICs (see lowest-priority.ts);
+ * - delivery is instantaneous and in attach order, so results are deterministic.
+ *
+ * Costs: a physical unicast is a map lookup; a broadcast or logical message visits each APIC
+ * once, so its cost grows linearly with the number of APICs. Nothing is allocated per message.
+ *
+ * @module
+ */
+import { checkInt } from '../errors.js';
+import { icrDeliveryMode, icrLogical, icrShorthand, icrVector } from '../apic/icr.js';
+import type { ApicBusPort, LocalApic } from '../apic/local-apic.js';
+import { DeliveryMode, X2APIC_BROADCAST, XAPIC_BROADCAST, type InterruptRouter } from '../apic/message.js';
+import { Shorthand } from '../apic/registers.js';
+import { LOWEST_PRIORITY_POLICIES, arbitrate, type LowestPriorityPolicy } from './lowest-priority.js';
+import {
+  MSI_ADDRESS_DEST_LOGICAL,
+  MSI_ADDRESS_REDIRECTION_HINT,
+  MSI_DATA_DELIVERY_MODE_MASK,
+  MSI_DATA_DELIVERY_MODE_SHIFT,
+  MSI_DATA_LEVEL_ASSERT,
+  MSI_DATA_TRIGGER_LEVEL,
+  MSI_DATA_VECTOR_MASK,
+  isMsiAddress,
+  msiDestination,
+} from './msi.js';
+
+/** Receives EOI broadcasts (an I/O APIC's `eoi(vector)`). */
+export interface EoiListener {
+  eoi(vector: number): void;
+}
+
+export interface ApicBusOptions {
+  /** Lowest-priority arbitration policy. Default 'arbitration' (SDM: focus, then lowest APR). */
+  lowestPriority?: LowestPriorityPolicy;
+  /**
+   * Decode MSI address bits 11:5 as destination ID bits 14:8 (the "extended destination ID"
+   * that KVM and Xen offer so that MSIs reach x2APIC IDs above 255 without an IOMMU).
+   * Default false.
+   */
+  extendedDestId?: boolean;
+}
+
+export interface ApicBusStats {
+  /** Messages from ICR writes that reached the bus. */
+  ipis: number;
+  /** Messages from I/O APICs and MSIs. */
+  messages: number;
+  msis: number;
+  /** MSI writes outside the 0xFEExxxxx window, dropped. */
+  invalidMsis: number;
+  /** Messages that no local APIC accepted. */
+  undelivered: number;
+  /** Lowest-priority messages arbitrated. */
+  lowestPriority: number;
+  eoiBroadcasts: number;
+}
+
+const NO_MATCH = -1;
+
+export class ApicBus implements ApicBusPort, InterruptRouter {
+  readonly stats: ApicBusStats = {
+    ipis: 0,
+    messages: 0,
+    msis: 0,
+    invalidMsis: 0,
+    undelivered: 0,
+    lowestPriority: 0,
+    eoiBroadcasts: 0,
+  };
+  readonly lowestPriorityPolicy: LowestPriorityPolicy;
+  readonly extendedDestId: boolean;
+
+  private readonly list: LocalApic[] = [];
+  private readonly index = new Map<LocalApic, number>();
+  private readonly sent: number[] = [];
+  private readonly received: number[] = [];
+  private readonly eoiListeners: EoiListener[] = [];
+  /** Physical ID -> attach index; rebuilt lazily after any routing change. */
+  private readonly physical = new Map<number, number>();
+  private physicalDirty = true;
+  private physicalAliased = false;
+  /** Reused buffer for lowest-priority candidates. */
+  private readonly candidates: LocalApic[] = [];
+  private rotor = 0;
+
+  constructor(opts: ApicBusOptions = {}) {
+    if (opts === null || typeof opts !== 'object') throw new TypeError('opts must be an object');
+    const policy = opts.lowestPriority ?? 'arbitration';
+    if (!LOWEST_PRIORITY_POLICIES.includes(policy)) {
+      throw new RangeError(`lowestPriority must be one of ${LOWEST_PRIORITY_POLICIES.join(', ')}, got ${String(policy)}`);
+    }
+    this.lowestPriorityPolicy = policy;
+    this.extendedDestId = opts.extendedDestId === true;
+  }
+
+  // ---- wiring ------------------------------------------------------------------------------
+
+  /** The attached local APICs, in attach order. */
+  get apics(): readonly LocalApic[] {
+    return this.list;
+  }
+
+  /** Called by the LocalApic constructor when given this bus. */
+  attach(apic: LocalApic): void {
+    if (this.index.has(apic)) throw new RangeError('apic is already attached to this bus');
+    this.index.set(apic, this.list.length);
+    this.list.push(apic);
+    this.sent.push(0);
+    this.received.push(0);
+    this.physicalDirty = true;
+  }
+
+  /** Adds a receiver of EOI broadcasts (an I/O APIC). */
+  addEoiListener(listener: EoiListener): void {
+    if (!listener || typeof listener.eoi !== 'function') throw new TypeError('listener must have an eoi(vector) method');
+    this.eoiListeners.push(listener);
+  }
+
+  routingChanged(): void {
+    this.physicalDirty = true;
+  }
+
+  // ---- statistics --------------------------------------------------------------------------
+
+  /** IPIs sent by the APIC attached at `cpu` (ICR writes that reached the bus). */
+  ipisSent(cpu: number): number {
+    return this.sent[checkInt('cpu', cpu, 0, this.list.length - 1)]!;
+  }
+
+  /** IPIs accepted by the APIC attached at `cpu`. */
+  ipisReceived(cpu: number): number {
+    return this.received[checkInt('cpu', cpu, 0, this.list.length - 1)]!;
+  }
+
+  // ---- messages ----------------------------------------------------------------------------
+
+  /** An ICR write (ApicBusPort). */
+  sendIpi(source: LocalApic, icrLow: number, destination: number): void {
+    this.stats.ipis++;
+    const from = this.index.get(source);
+    if (from !== undefined) this.sent[from]!++;
+    const mode = icrDeliveryMode(icrLow);
+    const vector = icrVector(icrLow);
+    const wide = source.mode === 'x2apic';
+    let accepted = 0;
+    switch (icrShorthand(icrLow)) {
+      case Shorthand.Self:
+        accepted = this.deliverOne(source, mode, vector, false, true);
+        break;
+      case Shorthand.AllIncludingSelf:
+        accepted = this.deliverAll(undefined, mode, vector);
+        break;
+      case Shorthand.AllExcludingSelf:
+        accepted = this.deliverAll(source, mode, vector);
+        break;
+      default:
+        accepted = this.deliver(destination >>> 0, icrLogical(icrLow), wide, mode, vector, false, true);
+    }
+    if (accepted === 0) this.stats.undelivered++;
+  }
+
+  /** A message from an I/O APIC (InterruptRouter): 8-bit xAPIC-format destination. */
+  routeMessage(destination: number, logical: boolean, deliveryMode: number, vector: number, level: boolean): number {
+    this.stats.messages++;
+    const n = this.deliver(destination >>> 0, logical, false, deliveryMode, vector, level, false);
+    if (n === 0) this.stats.undelivered++;
+    return n;
+  }
+
+  /**
+   * A PCI MSI write: `address` in the 0xFEExxxxx window, `data` the message data. With the
+   * redirection hint and logical mode, a fixed message is arbitrated as lowest priority (SDM).
+   * A level-triggered de-assert message does nothing; a write outside the window is dropped.
+   * @returns how many local APICs accepted it.
+   */
+  sendMsi(address: number, data: number): number {
+    const addr = address >>> 0;
+    const d = data >>> 0;
+    if (!isMsiAddress(addr)) {
+      this.stats.invalidMsis++;
+      return 0;
+    }
+    this.stats.msis++;
+    const level = (d & MSI_DATA_TRIGGER_LEVEL) !== 0;
+    if (level && (d & MSI_DATA_LEVEL_ASSERT) === 0) return 0;
+    const logical = (addr & MSI_ADDRESS_DEST_LOGICAL) !== 0;
+    let mode = (d >>> MSI_DATA_DELIVERY_MODE_SHIFT) & MSI_DATA_DELIVERY_MODE_MASK;
+    if (mode === DeliveryMode.Fixed && logical && (addr & MSI_ADDRESS_REDIRECTION_HINT) !== 0) {
+      mode = DeliveryMode.LowestPriority;
+    }
+    const dest = msiDestination(addr, this.extendedDestId);
+    const n = this.deliver(dest, logical, dest > XAPIC_BROADCAST, mode, d & MSI_DATA_VECTOR_MASK, level, false);
+    if (n === 0) this.stats.undelivered++;
+    return n;
+  }
+
+  /** EOI broadcast from a local APIC (ApicBusPort). */
+  broadcastEoi(_source: LocalApic, vector: number): void {
+    this.stats.eoiBroadcasts++;
+    const listeners = this.eoiListeners;
+    for (let i = 0; i < listeners.length; i++) listeners[i]!.eoi(vector);
+  }
+
+  // ---- delivery ----------------------------------------------------------------------------
+
+  /**
+   * Delivers to every APIC addressed by (destination, logical). `wide` says the destination is a
+   * 32-bit x2APIC-format value (from an x2APIC sender); otherwise it is 8-bit xAPIC format.
+   */
+  private deliver(
+    destination: number,
+    logical: boolean,
+    wide: boolean,
+    mode: number,
+    vector: number,
+    level: boolean,
+    ipi: boolean,
+  ): number {
+    if (!logical && destination !== (wide ? X2APIC_BROADCAST : XAPIC_BROADCAST)) {
+      if (this.physicalDirty) this.rebuildPhysical();
+      // Unicast fast path, unless two APICs share an ID (then every match must receive it).
+      if (!this.physicalAliased) {
+        const target = this.physicalTarget(destination, wide);
+        return target === NO_MATCH ? 0 : this.deliverOne(this.list[target]!, mode, vector, level, ipi);
+      }
+    }
+    if (mode === DeliveryMode.LowestPriority) return this.deliverLowest(destination, logical, wide, vector, level, ipi);
+    let n = 0;
+    const list = this.list;
+    for (let i = 0; i < list.length; i++) {
+      const apic = list[i]!;
+      const d = destinationFor(apic, destination, wide);
+      if (d !== NO_MATCH && apic.matchesDestination(d, logical)) n += this.deliverOne(apic, mode, vector, level, ipi);
+    }
+    return n;
+  }
+
+  /** Lowest priority: the addressed, software-enabled APICs compete and one wins. */
+  private deliverLowest(
+    destination: number,
+    logical: boolean,
+    wide: boolean,
+    vector: number,
+    level: boolean,
+    ipi: boolean,
+  ): number {
+    const c = this.candidates;
+    let count = 0;
+    const list = this.list;
+    for (let i = 0; i < list.length; i++) {
+      const apic = list[i]!;
+      if (!apic.softwareEnabled) continue;
+      const d = destinationFor(apic, destination, wide);
+      if (d !== NO_MATCH && apic.matchesDestination(d, logical)) c[count++] = apic;
+    }
+    return this.arbitrateAndDeliver(count, vector, level, ipi);
+  }
+
+  /** The all-including-self / all-excluding-self shorthands (always IPIs, always edge). */
+  private deliverAll(exclude: LocalApic | undefined, mode: number, vector: number): number {
+    const list = this.list;
+    if (mode === DeliveryMode.LowestPriority) {
+      const c = this.candidates;
+      let count = 0;
+      for (let i = 0; i < list.length; i++) {
+        const apic = list[i]!;
+        if (apic !== exclude && apic.softwareEnabled && apic.mode !== 'disabled') c[count++] = apic;
+      }
+      return this.arbitrateAndDeliver(count, vector, false, true);
+    }
+    let n = 0;
+    for (let i = 0; i < list.length; i++) {
+      const apic = list[i]!;
+      if (apic !== exclude) n += this.deliverOne(apic, mode, vector, false, true);
+    }
+    return n;
+  }
+
+  private arbitrateAndDeliver(count: number, vector: number, level: boolean, ipi: boolean): number {
+    if (count === 0) return 0;
+    this.stats.lowestPriority++;
+    const winner = arbitrate(this.lowestPriorityPolicy, this.candidates, count, vector, this.rotor);
+    this.rotor = winner + 1;
+    return this.deliverOne(this.candidates[winner]!, DeliveryMode.LowestPriority, vector, level, ipi);
+  }
+
+  private deliverOne(apic: LocalApic, mode: number, vector: number, level: boolean, ipi: boolean): number {
+    if (!apic.acceptMessage(mode, vector, level)) return 0;
+    if (ipi) {
+      const i = this.index.get(apic);
+      if (i !== undefined) this.received[i]!++;
+    }
+    return 1;
+  }
+
+  /** The attach index of the APIC with this physical ID, or NO_MATCH. */
+  private physicalTarget(destination: number, wide: boolean): number {
+    const i = this.physical.get(destination);
+    if (i === undefined) return NO_MATCH;
+    const apic = this.list[i]!;
+    const d = destinationFor(apic, destination, wide);
+    return d !== NO_MATCH && apic.matchesDestination(d, false) ? i : NO_MATCH;
+  }
+
+  private rebuildPhysical(): void {
+    this.physical.clear();
+    this.physicalAliased = false;
+    for (let i = 0; i < this.list.length; i++) {
+      const apic = this.list[i]!;
+      if (apic.mode === 'disabled') continue;
+      const id = apic.physicalId;
+      if (this.physical.has(id)) this.physicalAliased = true;
+      else this.physical.set(id, i);
+    }
+    this.physicalDirty = false;
+  }
+}
+
+/**
+ * The destination as the receiving APIC understands it. An 8-bit broadcast (0xFF) reaches
+ * x2APIC-mode APICs as 0xFFFFFFFF (I/O APIC and MSI messages have no wider field); a 32-bit
+ * destination reaches an xAPIC-mode APIC only if it fits in 8 bits.
+ */
+function destinationFor(apic: LocalApic, destination: number, wide: boolean): number {
+  if (apic.mode === 'x2apic') return !wide && destination === XAPIC_BROADCAST ? X2APIC_BROADCAST : destination;
+  if (!wide) return destination;
+  if (destination === X2APIC_BROADCAST) return XAPIC_BROADCAST;
+  return destination > XAPIC_BROADCAST ? NO_MATCH : destination;
+}

@@ -1,0 +1,99 @@
+/**
+ * "Why is my interrupt not delivered?" — the controller-level part of the answer.
+ *
+ * Each reason is a stable code (for tools and tests) plus a sentence with the numbers that
+ * decided it (for people). The checks run in the order the hardware applies them, so the first
+ * obstacle found is the one that matters now. The Machine layer adds the vCPU's reasons
+ * (RFLAGS.IF, interrupt shadow, NMI blocking) and the backend's.
+ *
+ * @module
+ */
+import type { LocalApic } from '../apic/local-apic.js';
+import { IRR_WORD, ISR_WORD, vectorWord } from '../apic/page.js';
+import { FIRST_LEGAL_VECTOR, PRIORITY_CLASS_MASK } from '../apic/registers.js';
+import type { IoApic } from '../ioapic/ioapic.js';
+import { RTE_MASKED, RTE_REMOTE_IRR, vectorOf } from '../ioapic/registers.js';
+
+/** The answer to "is this vector deliverable now, and if not, why?" */
+export interface Explanation {
+  deliverable: boolean;
+  /** A stable code: see {@link ExplainReason}. */
+  reason: ExplainReason;
+  message: string;
+}
+
+export type ExplainReason =
+  | 'deliverable'
+  | 'illegal-vector'
+  | 'apic-disabled'
+  | 'extint-first'
+  | 'in-service'
+  | 'blocked-by-tpr'
+  | 'blocked-by-isr'
+  | 'higher-vector-first'
+  | 'ioapic-masked'
+  | 'ioapic-remote-irr'
+  | 'apic-software-disabled'
+  | 'not-requested';
+
+const hex = (v: number): string => `0x${v.toString(16).padStart(2, '0')}`;
+
+function answer(deliverable: boolean, reason: ExplainReason, message: string): Explanation {
+  return { deliverable, reason, message };
+}
+
+/** Explains the fate of `vector` at one CPU's local APIC (and the I/O APIC feeding it). */
+export function explainVector(apic: LocalApic, vector: number, ioapic?: IoApic): Explanation {
+  if (vector < FIRST_LEGAL_VECTOR) {
+    return answer(false, 'illegal-vector', `vector ${hex(vector)} is 0-15: the APIC never delivers it (ESR "illegal vector")`);
+  }
+  if (apic.mode === 'disabled') {
+    return answer(false, 'apic-disabled', 'the local APIC is globally disabled (IA32_APIC_BASE.EN = 0)');
+  }
+  const page = apic.page;
+  const bit = (base: number): boolean => ((page[vectorWord(base, vector)]! >>> (vector & 31)) & 1) === 1;
+  if (bit(IRR_WORD)) return explainPending(apic, vector);
+  if (bit(ISR_WORD)) {
+    return answer(false, 'in-service', `vector ${hex(vector)} is in service (ISR); it can be requested again but waits for its EOI`);
+  }
+  const source = ioapic ? explainIoApic(ioapic, vector) : undefined;
+  if (source) return source;
+  if (!apic.softwareEnabled) {
+    return answer(false, 'apic-software-disabled', 'the local APIC is software-disabled (SVR bit 8 = 0): fixed interrupts are dropped on arrival');
+  }
+  return answer(false, 'not-requested', `vector ${hex(vector)} is not in IRR: nothing has requested it`);
+}
+
+function explainPending(apic: LocalApic, vector: number): Explanation {
+  if (apic.extIntPending()) {
+    return answer(false, 'extint-first', 'an ExtINT (8259A virtual wire) is pending and is taken before any IRR vector');
+  }
+  const ppr = apic.processorPriority;
+  const tpr = apic.getTpr();
+  if ((vector & PRIORITY_CLASS_MASK) <= (ppr & PRIORITY_CLASS_MASK)) {
+    if ((tpr & PRIORITY_CLASS_MASK) >= (ppr & PRIORITY_CLASS_MASK)) {
+      return answer(false, 'blocked-by-tpr', `vector ${hex(vector)} (class ${vector >> 4}) does not beat TPR ${hex(tpr)} (class ${tpr >> 4})`);
+    }
+    return answer(false, 'blocked-by-isr', `vector ${hex(vector)} (class ${vector >> 4}) does not beat the in-service class ${ppr >> 4} (PPR ${hex(ppr)})`);
+  }
+  const pending = apic.pendingVector();
+  if (pending !== vector) {
+    return answer(false, 'higher-vector-first', `vector ${hex(pending)} is higher and will be delivered first`);
+  }
+  return answer(true, 'deliverable', `vector ${hex(vector)} is the highest in IRR and beats PPR ${hex(ppr)}`);
+}
+
+/** An I/O APIC entry with this vector that is holding it back, if any. */
+function explainIoApic(ioapic: IoApic, vector: number): Explanation | undefined {
+  for (let pin = 0; pin < ioapic.pins; pin++) {
+    const low = Number(ioapic.redirection(pin) & 0xffff_ffffn);
+    if (vectorOf(low) !== vector) continue;
+    if ((low & RTE_MASKED) !== 0 && ioapic.pinActive(pin)) {
+      return answer(false, 'ioapic-masked', `I/O APIC pin ${pin} (vector ${hex(vector)}) is asserted but masked`);
+    }
+    if ((low & RTE_REMOTE_IRR) !== 0) {
+      return answer(false, 'ioapic-remote-irr', `I/O APIC pin ${pin} (vector ${hex(vector)}) has remote IRR set: it waits for an EOI before delivering again`);
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,262 @@
+/**
+ * One PC's interrupt wiring, for emulators that bring their own CPU.
+ *
+ * ```
+ *  ISA IRQ 0-15 ──┬──────────────> 8259A pair ── INT ──┬──> every LAPIC's LINT0 (virtual wire A)
+ *                 │                                    └──> I/O APIC pin 0      (virtual wire B)
+ *                 └─ IRQ n -> pin n (IRQ0 -> pin 2) ──> I/O APIC ──┐
+ *  GSI >= 16 (PCI INTx, active low) ──────────────────> I/O APIC ──┼──> APIC bus ──> LAPICs
+ *  MSI writes (0xFEExxxxx) ────────────────────────────────────────┘
+ *  NMI line ──> every LAPIC's LINT1
+ * ```
+ *
+ * This is the wiring QEMU's pc/q35 machines, KVM and bhyve present: the MADT's usual interrupt
+ * source override sends ISA IRQ0 (the PIT) to I/O APIC pin 2, pin 0 is the 8259A's output, and
+ * the other ISA IRQs keep their numbers. ISA IRQ2 is the 8259A cascade and reaches the PIC only.
+ *
+ * The CPU side (`cpuHasInterrupt`, `cpuAcknowledge`, `takeNmi`) is what a CPU's INTR/INTA and
+ * NMI pins do: an ExtINT (the 8259A through LINT0 or an ExtINT message) is fetched from the
+ * 8259A with an INTA cycle, ahead of the local APIC's fixed interrupts; otherwise the local APIC
+ * supplies its highest vector that beats PPR. With a globally disabled local APIC, the 8259A
+ * drives the CPU's INTR directly.
+ *
+ * @module
+ */
+import { checkBool, checkInt } from '../errors.js';
+import { LocalApic, type LapicEvent } from '../apic/local-apic.js';
+import { ApicBus, type ApicBusOptions } from '../bus/apic-bus.js';
+import { IoApic } from '../ioapic/ioapic.js';
+import { PicPair } from '../pic/pic-pair.js';
+import type { Clock } from '../time/clock.js';
+import { Scheduler } from '../time/scheduler.js';
+import { explainVector, type Explanation } from './explain.js';
+
+/** ISA IRQs 0..15; IRQ0 is wired to I/O APIC pin 2 (the MADT interrupt source override). */
+export const ISA_IRQS = 16;
+export const ISA_IRQ0_PIN = 2;
+export const PIC_CASCADE_IRQ = 2;
+/** The 8259A's INT output reaches the I/O APIC on pin 0. */
+export const PIC_IOAPIC_PIN = 0;
+/** xAPIC physical IDs stop at 0xFE (0xFF is the broadcast). */
+const MAX_XAPIC_CPUS = 255;
+/** x2APIC lets the library model far more; 4096 keeps memory and tests bounded. */
+const MAX_CPUS = 4096;
+
+/** Something a CPU must react to. Passed to {@link Platform.onCpuEvent} listeners. */
+export interface CpuEvent {
+  cpu: number;
+  kind: LapicEvent;
+  /** The SIPI vector for `sipi`, the vector for `interrupt`, else 0. */
+  vector: number;
+}
+
+export interface PlatformOptions {
+  cpus: number;
+  /** The clock for timers; default a new {@link Scheduler} (then {@link Platform.scheduler} is set). */
+  clock?: Clock;
+  /** I/O APIC pins, default 24 (ACRN uses 48; at most 120). */
+  ioapicPins?: number;
+  /** Start every local APIC in x2APIC mode (required above 255 CPUs). */
+  x2apic?: boolean;
+  /** I/O APIC version: 0x20 (default, has the EOI register for directed EOI) or 0x11. */
+  ioapicVersion?: 0x11 | 0x20;
+  /** Lowest-priority arbitration and MSI options for the bus. */
+  bus?: ApicBusOptions;
+  /** GSIs >= 16 are PCI INTx lines, active low (default true): `setIrq` then drives the wire low. */
+  pciActiveLow?: boolean;
+  /** Local APIC timer input frequency, Hz (default 1 GHz). */
+  timerHz?: number;
+  /** TSC frequency, Hz (default 1 GHz). */
+  tscHz?: number;
+  /**
+   * Let the local APICs carry out INIT and SIPI themselves (default true): INIT resets the APIC
+   * and parks an AP in wait-for-SIPI, a SIPI starts it. With false they are only reported through
+   * {@link Platform.onCpuEvent}, as bhyve reports IPI exits, and the host acts.
+   */
+  autoInitSipi?: boolean;
+}
+
+export class Platform {
+  readonly lapics: readonly LocalApic[];
+  readonly ioapic: IoApic;
+  readonly pic: PicPair;
+  readonly bus: ApicBus;
+  readonly clock: Clock;
+  /** The scheduler, when the platform created its own clock. */
+  readonly scheduler: Scheduler | undefined;
+  private readonly pciActiveLow: boolean;
+  private readonly listeners: Array<(e: CpuEvent) => void> = [];
+  /** One reused event object: listeners must copy what they keep (no allocation per event). */
+  private readonly event: CpuEvent = { cpu: 0, kind: 'interrupt', vector: 0 };
+
+  constructor(opts: PlatformOptions) {
+    if (opts === null || typeof opts !== 'object') throw new TypeError('opts must be an object');
+    const x2apic = checkBool('x2apic', opts.x2apic ?? false);
+    const count = checkInt('cpus', opts.cpus, 1, x2apic ? MAX_CPUS : MAX_XAPIC_CPUS);
+    this.pciActiveLow = checkBool('pciActiveLow', opts.pciActiveLow ?? true);
+    if (opts.clock === undefined) {
+      this.scheduler = new Scheduler();
+      this.clock = this.scheduler;
+    } else {
+      this.clock = opts.clock;
+      this.scheduler = opts.clock instanceof Scheduler ? opts.clock : undefined;
+    }
+    this.bus = new ApicBus(opts.bus);
+    const lapics: LocalApic[] = [];
+    for (let cpu = 0; cpu < count; cpu++) {
+      lapics.push(
+        new LocalApic({
+          id: cpu,
+          clock: this.clock,
+          bus: this.bus,
+          bsp: cpu === 0,
+          x2apic,
+          timerHz: opts.timerHz,
+          tscHz: opts.tscHz,
+          autoInitSipi: opts.autoInitSipi,
+          onEvent: (kind, vector) => this.emit(cpu, kind, vector),
+        }),
+      );
+    }
+    this.lapics = lapics;
+    this.ioapic = new IoApic({
+      bus: this.bus,
+      pins: opts.ioapicPins ?? 24,
+      clock: this.clock,
+      version: opts.ioapicVersion ?? 0x20,
+    });
+    this.bus.addEoiListener(this.ioapic);
+    this.pic = new PicPair({ onOutput: (level) => this.picOutput(level) });
+    this.idleLines();
+  }
+
+  /** Number of CPUs. */
+  get cpus(): number {
+    return this.lapics.length;
+  }
+
+  // ---- devices -----------------------------------------------------------------------------
+
+  /**
+   * A device asserts (`true`) or deasserts its interrupt line. `gsi` 0..15 are ISA IRQs: they
+   * reach the 8259A and the I/O APIC (IRQ0 on pin 2, IRQ2 — the cascade — on the 8259A only).
+   * `gsi` >= 16 are I/O APIC pins only; as PCI INTx lines they are active low unless
+   * `pciActiveLow: false`, so asserting drives the wire low.
+   * @throws RangeError unless gsi is an integer in 0..ioapic.pins-1 (or 0..15); TypeError unless
+   *   level is a boolean.
+   */
+  setIrq(gsi: number, level: boolean): void {
+    checkInt('gsi', gsi, 0, Math.max(this.ioapic.pins, ISA_IRQS) - 1);
+    checkBool('level', level);
+    if (gsi < ISA_IRQS) {
+      this.pic.setIrq(gsi, level);
+      const pin = this.isaPin(gsi);
+      if (pin >= 0 && pin < this.ioapic.pins) this.ioapic.setPin(pin, level);
+      return;
+    }
+    this.ioapic.setPin(gsi, this.pciActiveLow ? !level : level);
+  }
+
+  /** A PCI MSI write. @returns how many local APICs accepted it. */
+  sendMsi(address: number, data: number): number {
+    return this.bus.sendMsi(address, data);
+  }
+
+  /** Drives the NMI line wired to every local APIC's LINT1 (BIOSes program LINT1 as NMI). */
+  setNmiLine(level: boolean): void {
+    checkBool('level', level);
+    for (let i = 0; i < this.lapics.length; i++) this.lapics[i]!.setLint(1, level);
+  }
+
+  // ---- CPU side ----------------------------------------------------------------------------
+
+  /** Whether the CPU's INTR is asserted: an ExtINT to fetch from the 8259A or a LAPIC vector. */
+  cpuHasInterrupt(cpu: number): boolean {
+    const apic = this.lapic(cpu);
+    return apic.extIntPending() || apic.pendingVector() >= 0;
+  }
+
+  /**
+   * The CPU's INTA cycle (call when it takes the interrupt, IF = 1): ExtINT first (the 8259A
+   * supplies the vector, spurious IRQ7/15 if the request vanished), otherwise the local APIC
+   * moves its vector from IRR to ISR (or returns the SVR spurious vector).
+   */
+  cpuAcknowledge(cpu: number): number {
+    const apic = this.lapic(cpu);
+    if (apic.extIntPending()) {
+      apic.clearExtInt();
+      return this.pic.acknowledge();
+    }
+    return apic.acknowledge();
+  }
+
+  /** Takes the CPU's pending NMI, if any. */
+  takeNmi(cpu: number): boolean {
+    return this.lapic(cpu).takeNmi();
+  }
+
+  /** Takes the CPU's pending SMI, if any. */
+  takeSmi(cpu: number): boolean {
+    return this.lapic(cpu).takeSmi();
+  }
+
+  /**
+   * Registers a listener for CPU events: INIT, SIPI, SMI, NMI, ExtINT and `interrupt` (a kick:
+   * a fixed interrupt entered IRR). The event object is reused: copy what you keep.
+   */
+  onCpuEvent(fn: (e: CpuEvent) => void): void {
+    if (typeof fn !== 'function') throw new TypeError('fn must be a function');
+    this.listeners.push(fn);
+  }
+
+  /** Why `vector` is or is not deliverable to `cpu` right now, as far as the controllers go. */
+  explain(cpu: number, vector: number): Explanation {
+    checkInt('vector', vector, 0, 255);
+    return explainVector(this.lapic(cpu), vector, this.ioapic);
+  }
+
+  /** The local APIC of a CPU. @throws RangeError for a CPU index out of range. */
+  lapic(cpu: number): LocalApic {
+    checkInt('cpu', cpu, 0, this.lapics.length - 1);
+    return this.lapics[cpu]!;
+  }
+
+  /** Power-up reset of every device (the wire levels stay as the devices drive them). */
+  reset(): void {
+    for (const apic of this.lapics) apic.reset();
+    this.ioapic.reset();
+    this.pic.reset();
+  }
+
+  // ---- wiring ------------------------------------------------------------------------------
+
+  /** I/O APIC pin of an ISA IRQ, or -1 (IRQ2 is the cascade). */
+  private isaPin(irq: number): number {
+    if (irq === 0) return ISA_IRQ0_PIN;
+    if (irq === PIC_CASCADE_IRQ) return -1;
+    return irq;
+  }
+
+  /** Active-low PCI lines idle high: drive them so before the guest unmasks anything. */
+  private idleLines(): void {
+    if (!this.pciActiveLow) return;
+    for (let pin = ISA_IRQS; pin < this.ioapic.pins; pin++) this.ioapic.setPin(pin, true);
+  }
+
+  private picOutput(level: boolean): void {
+    for (let i = 0; i < this.lapics.length; i++) this.lapics[i]!.setLint(0, level);
+    this.ioapic.setPin(PIC_IOAPIC_PIN, level);
+  }
+
+  private emit(cpu: number, kind: LapicEvent, vector: number): void {
+    const listeners = this.listeners;
+    if (listeners.length === 0) return;
+    const e = this.event;
+    e.cpu = cpu;
+    e.kind = kind;
+    e.vector = vector;
+    for (let i = 0; i < listeners.length; i++) listeners[i]!(e);
+  }
+}
+
+export type { Explanation };
