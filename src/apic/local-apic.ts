@@ -115,11 +115,12 @@ export type ApicMode = 'disabled' | 'xapic' | 'x2apic';
 
 /**
  * What the local APIC tells its CPU. `interrupt`: a fixed interrupt entered IRR (the CPU may
- * want to re-check {@link LocalApic.pendingVector}); `nmi`, `smi`: the latch was set; `init`:
+ * want to re-check {@link LocalApic.pendingVector}); `coalesced`: a fixed interrupt found its
+ * IRR bit already set and merged into it; `nmi`, `smi`: the latch was set; `init`:
  * an INIT arrived; `sipi`: a start-up IPI arrived (the value is its vector); `extint`: the CPU's
  * INTR should fetch a vector from the 8259A (virtual wire).
  */
-export type LapicEvent = 'interrupt' | 'nmi' | 'smi' | 'init' | 'sipi' | 'extint';
+export type LapicEvent = 'interrupt' | 'coalesced' | 'nmi' | 'smi' | 'init' | 'sipi' | 'extint';
 
 /** A CPU's run state as far as INIT and SIPI are concerned (SDM "MP Initialization"). */
 export type CpuRunState = 'running' | 'wait-for-sipi';
@@ -142,6 +143,23 @@ export interface ApicBusPort {
   /** The APIC's ID, LDR, DFR or mode changed: cached routing must be rebuilt. */
   routingChanged(apic: LocalApic): void;
 }
+
+/**
+ * Hardware assists layered on the APIC model (bhyve's vlapic ops table does the same for VT-x
+ * and SVM): an injection backend that posts interrupts (VMX posted interrupts) takes fixed
+ * interrupts before they reach IRR.
+ */
+export interface ApicAccel {
+  /**
+   * A fixed interrupt is being accepted (TMR is already updated).
+   * @returns {@link ACCEL_NOT_TAKEN} to let the APIC set IRR, {@link ACCEL_POSTED} when the assist
+   *   took it as a new request, {@link ACCEL_COALESCED} when it merged into one already pending.
+   */
+  acceptFixed(vector: number, level: boolean): number;
+}
+export const ACCEL_NOT_TAKEN = -1;
+export const ACCEL_POSTED = 0;
+export const ACCEL_COALESCED = 1;
 
 export interface LocalApicOptions {
   /** Initial APIC ID: the x2APIC ID; the xAPIC ID is its low 8 bits. 0..0xFFFFFFFE. */
@@ -239,6 +257,7 @@ export class LocalApic {
   private readonly startInX2apic: boolean;
   private readonly baseAddressMask: bigint;
   private onEvent: ((event: LapicEvent, value: number) => void) | undefined;
+  private accel: ApicAccel | undefined;
 
   private apicBase = 0n;
   private modeCode = MODE_XAPIC;
@@ -413,6 +432,39 @@ export class LocalApic {
     this.onEvent = fn;
   }
 
+  /** Installs (or removes) a hardware assist that may take fixed interrupts before IRR. */
+  setAccel(accel: ApicAccel | undefined): void {
+    if (accel !== undefined && typeof accel.acceptFixed !== 'function') {
+      throw new TypeError('accel must have an acceptFixed(vector, level) method');
+    }
+    this.accel = accel;
+  }
+
+  /** Whether `vector` is set in IRR. */
+  isRequested(vector: number): boolean {
+    return this.regs.testIrr(vector & 0xff);
+  }
+
+  /** Whether `vector` is set in ISR. */
+  isInService(vector: number): boolean {
+    return this.regs.testIsr(vector & 0xff);
+  }
+
+  /** Whether `vector` is set in TMR (its last acceptance was level-triggered). */
+  isLevelTriggered(vector: number): boolean {
+    return this.regs.testTmr(vector & 0xff);
+  }
+
+  /** The highest vector in service, or -1. */
+  highestInService(): number {
+    return this.regs.highestIsr();
+  }
+
+  /** The highest vector in IRR (whatever PPR says), or -1. */
+  highestRequested(): number {
+    return this.regs.highestIrr();
+  }
+
   /** Recomputes cached summaries after IRR/ISR words of {@link page} were written directly. */
   resync(): void {
     this.regs.resync();
@@ -449,21 +501,54 @@ export class LocalApic {
   }
 
   /**
+   * Moves a specific vector from IRR to ISR, as a backend does when it learns late that the guest
+   * took an interrupt it had handed to the hardware (SVM V_IRQ). Nothing happens if the vector is
+   * not in IRR.
+   * @returns whether the vector was in IRR.
+   */
+  acknowledgeVector(vector: number): boolean {
+    checkInt('vector', vector, 0, 255);
+    if (!this.regs.testIrr(vector)) return false;
+    this.regs.clearIrr(vector);
+    this.regs.setIsr(vector);
+    this.updatePpr();
+    return true;
+  }
+
+  /**
    * End of interrupt (same as a guest EOI write): clears the highest ISR bit. If that vector's
    * TMR bit is set (level-triggered) the EOI is broadcast to the I/O APICs, unless SVR bit 12
    * suppresses it (directed EOI). An EOI with ISR empty changes nothing.
    */
   eoi(): void {
+    const v = this.eoiLocal();
+    if (v >= 0 && this.regs.testTmr(v)) this.levelEoi(v);
+  }
+
+  /**
+   * The part of an EOI that stays inside the APIC: clears the highest ISR bit and recomputes PPR.
+   * VMX EOI virtualization does exactly this without a VM exit; the backend then decides whether
+   * the EOI reaches the I/O APIC ({@link levelEoi}).
+   * @returns the vector, or -1 if ISR was empty.
+   */
+  eoiLocal(): number {
     const v = this.regs.highestIsr();
-    if (v < 0) return;
+    if (v < 0) return NO_VECTOR;
     this.stats.eois++;
     this.regs.clearIsr(v);
     this.updatePpr();
-    if (!this.regs.testTmr(v)) return;
-    this.lintEoi(v);
+    return v;
+  }
+
+  /**
+   * The outward part of the EOI of a level-triggered vector: clears a matching LINT0 remote IRR
+   * and broadcasts the EOI to the I/O APICs unless SVR bit 12 suppresses it.
+   */
+  levelEoi(vector: number): void {
+    this.lintEoi(vector);
     if (this.suppressesEoiBroadcast) return;
     this.stats.eoiBroadcasts++;
-    this.bus?.broadcastEoi(this, v);
+    this.bus?.broadcastEoi(this, vector);
   }
 
   /** Takes the pending NMI, if any (the CPU starts its NMI handler). */
@@ -1151,9 +1236,15 @@ export class LocalApic {
       return false;
     }
     this.regs.writeTmr(vector, level);
-    if (this.regs.setIrr(vector)) this.stats.coalesced++;
-    else this.stats.accepted++;
-    this.emit('interrupt', vector);
+    const taken = this.accel === undefined ? ACCEL_NOT_TAKEN : this.accel.acceptFixed(vector, level);
+    const coalesced = taken === ACCEL_NOT_TAKEN ? this.regs.setIrr(vector) : taken === ACCEL_COALESCED;
+    if (coalesced) {
+      this.stats.coalesced++;
+      this.emit('coalesced', vector);
+    } else {
+      this.stats.accepted++;
+      this.emit('interrupt', vector);
+    }
     return true;
   }
 

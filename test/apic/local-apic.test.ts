@@ -742,3 +742,71 @@ describe('host misuse of the fabric API', () => {
     expect(b.pendingVector()).toBe(-1);
   });
 });
+
+describe('hooks for injection backends', () => {
+  it('a request that finds its IRR bit set is reported as coalesced, not as a new interrupt', () => {
+    const { apic, events } = rig();
+    apic.acceptInterrupt(0x40, false);
+    apic.acceptInterrupt(0x40, false);
+    expect(events).toEqual([
+      ['interrupt', 0x40],
+      ['coalesced', 0x40],
+    ]);
+  });
+
+  it('an accel that posts the interrupt keeps it out of IRR but TMR is still updated', () => {
+    const { apic, events } = rig();
+    const posted: number[] = [];
+    apic.setAccel({
+      acceptFixed: (v) => {
+        const again = posted.includes(v);
+        posted.push(v);
+        return again ? 1 : 0;
+      },
+    });
+    apic.acceptInterrupt(0x41, true);
+    apic.acceptInterrupt(0x41, true);
+    expect(pageVectors(apic, IRR0)).toEqual([]);
+    expect(pageBit(apic, TMR0, 0x41)).toBe(true);
+    expect(events).toEqual([
+      ['interrupt', 0x41],
+      ['coalesced', 0x41],
+    ]);
+    apic.setAccel({ acceptFixed: () => -1 });
+    apic.acceptInterrupt(0x42, false);
+    expect(pageVectors(apic, IRR0)).toEqual([0x42]);
+    expect(() => apic.setAccel({} as never)).toThrow(TypeError);
+  });
+
+  it('acknowledgeVector moves a given vector (not necessarily the highest) from IRR to ISR', () => {
+    const { apic } = rig();
+    apic.acceptInterrupt(0x41, false);
+    apic.acceptInterrupt(0x92, false);
+    expect(apic.acknowledgeVector(0x41)).toBe(true);
+    expect(pageVectors(apic, ISR0)).toEqual([0x41]);
+    expect(pageVectors(apic, IRR0)).toEqual([0x92]);
+    expect(apic.readRegister(PPR)).toBe(0x40);
+    expect(apic.acknowledgeVector(0x50)).toBe(false);
+  });
+
+  it('eoiLocal clears ISR without the broadcast; levelEoi broadcasts for that vector', () => {
+    const { apic, bus } = rig();
+    apic.acceptInterrupt(0x57, true);
+    apic.acknowledge();
+    expect(apic.eoiLocal()).toBe(0x57);
+    expect(pageVectors(apic, ISR0)).toEqual([]);
+    expect(bus.eois).toEqual([]);
+    apic.levelEoi(0x57);
+    expect(bus.eois).toEqual([0x57]);
+    expect(apic.eoiLocal()).toBe(-1);
+  });
+
+  it('introspection helpers read IRR, ISR, TMR and the highest vectors', () => {
+    const { apic } = rig();
+    apic.acceptInterrupt(0x33, true);
+    apic.acceptInterrupt(0x66, false);
+    apic.acknowledge();
+    expect([apic.isRequested(0x33), apic.isInService(0x66), apic.isLevelTriggered(0x33)]).toEqual([true, true, true]);
+    expect([apic.highestRequested(), apic.highestInService()]).toEqual([0x33, 0x66]);
+  });
+});
