@@ -6,10 +6,12 @@
 export { SnapshotError } from './errors.js';
 export type { Clock } from './time/clock.js';
 export { Scheduler, MAX_TIME_NS } from './time/scheduler.js';
+export { mulDivFloor, mulDivCeil } from './time/ratio.js';
 export { DeliveryMode, DestMode, XAPIC_BROADCAST, X2APIC_BROADCAST } from './apic/message.js';
 export type { InterruptRouter } from './apic/message.js';
-export { LocalApic } from './apic/local-apic.js';
+export { LocalApic, ACCEL_NOT_TAKEN, ACCEL_POSTED, ACCEL_COALESCED } from './apic/local-apic.js';
 export type {
+  ApicAccel,
   ApicBusPort,
   ApicMode,
   CpuRunState,
@@ -39,3 +41,23 @@ export { Platform, ISA_IRQ0_PIN, PIC_IOAPIC_PIN } from './platform/platform.js';
 export type { CpuEvent, PlatformOptions } from './platform/platform.js';
 export { explainVector } from './platform/explain.js';
 export type { Explanation, ExplainReason } from './platform/explain.js';
+export { Vcpu } from './guest/vcpu.js';
+export type { VcpuEnv, VcpuState } from './guest/vcpu.js';
+export { validateProgram, compare } from './guest/program.js';
+export type { GuestProgram, Instr, Cmp, IpiMode, IpiShorthand } from './guest/program.js';
+export { BACKEND_NAMES, EXIT_REASONS } from './inject/backend.js';
+export type { BackendName, ExitReason, InjectionBackend, BackendHost, PendingKind, DeliverySource } from './inject/backend.js';
+export { SvmEventBackend } from './inject/svm-event.js';
+export { SvmVintrBackend } from './inject/svm-vintr.js';
+export type { SvmVintrOptions } from './inject/svm-vintr.js';
+export { VmxEventBackend } from './inject/vmx-event.js';
+export { VmxVidBackend } from './inject/vmx-vid.js';
+export { VmxPostedBackend } from './inject/vmx-posted.js';
+export { Machine } from './machine/machine.js';
+export type { MachineOptions, MachineStats, VcpuStats, RunResult, RunStop, DeviceAction } from './machine/machine.js';
+export { DEFAULT_COSTS, resolveCosts } from './machine/costs.js';
+export type { Costs } from './machine/costs.js';
+export { DeliveryChecker } from './machine/checker.js';
+export type { CheckerCounts, CheckerVerdict } from './machine/checker.js';
+export { Trace } from './trace/trace.js';
+export type { TraceEvent, TraceKind } from './trace/trace.js';

@@ -218,6 +218,22 @@ export interface LocalApicStats {
   timerFires: number;
 }
 
+/**
+ * Literals for the hot paths (acceptance, pendingVector, acknowledge, EOI). V8 reads an imported
+ * constant through a cell with a hole check at every use; a `const enum` member is inlined as a
+ * literal by tsc and esbuild. The values are the hardware's; registers.ts has the named originals.
+ */
+const enum Hot {
+  Tpr = 0x080, // APIC_TPR
+  Ppr = 0x0a0, // APIC_PPR
+  Svr = 0x0f0, // APIC_SVR
+  ClassMask = 0xf0, // PRIORITY_CLASS_MASK
+  SvrVectorMask = 0xff, // SVR_VECTOR_MASK
+  FirstLegalVector = 16, // FIRST_LEGAL_VECTOR
+  AccelNotTaken = -1, // ACCEL_NOT_TAKEN
+  AccelCoalesced = 1, // ACCEL_COALESCED
+}
+
 const MODE_DISABLED = 0;
 const MODE_XAPIC = 1;
 const MODE_X2APIC = 2;
@@ -478,7 +494,7 @@ export class LocalApic {
   pendingVector(): number {
     if (this.modeCode === MODE_DISABLED) return NO_VECTOR;
     const v = this.regs.highestIrr();
-    if (v < 0 || (v & PRIORITY_CLASS_MASK) <= (this.ppr & PRIORITY_CLASS_MASK)) return NO_VECTOR;
+    if (v < 0 || (v & Hot.ClassMask) <= (this.ppr & Hot.ClassMask)) return NO_VECTOR;
     return v;
   }
 
@@ -491,13 +507,41 @@ export class LocalApic {
     const v = this.pendingVector();
     if (v < 0) {
       this.stats.spurious++;
-      return this.regs.get(APIC_SVR) & SVR_VECTOR_MASK;
+      return this.regs.get(Hot.Svr) & Hot.SvrVectorMask;
     }
     this.regs.clearIrr(v);
     this.regs.setIsr(v);
     // v beat PPR, so it is now the highest in-service class and PPR becomes its class.
-    this.setPpr(v & PRIORITY_CLASS_MASK);
+    this.setPpr(v & Hot.ClassMask);
     return v;
+  }
+
+  /**
+   * Takes a vector out of IRR without putting it in service (a backend hands it to the hardware,
+   * e.g. SVM V_IRQ with an intermediate "owned by V_IRQ" state). Nothing is reported.
+   * @returns whether the vector was in IRR.
+   */
+  withdrawRequest(vector: number): boolean {
+    checkInt('vector', vector, 0, 255);
+    if (!this.regs.testIrr(vector)) return false;
+    this.regs.clearIrr(vector);
+    return true;
+  }
+
+  /**
+   * Puts back in IRR a request a backend had taken out (or held in a posted-interrupt descriptor).
+   * It is the same request, so no event is reported and TMR is untouched.
+   */
+  restoreRequest(vector: number): void {
+    checkInt('vector', vector, FIRST_LEGAL_VECTOR, 255);
+    this.regs.setIrr(vector);
+  }
+
+  /** Marks a vector in service (the guest took it through a hardware path) and updates PPR. */
+  setInService(vector: number): void {
+    checkInt('vector', vector, FIRST_LEGAL_VECTOR, 255);
+    this.regs.setIsr(vector);
+    this.updatePpr();
   }
 
   /**
@@ -1162,14 +1206,15 @@ export class LocalApic {
   }
 
   private updatePpr(): void {
-    const tpr = this.regs.get(APIC_TPR);
-    const isrClass = classOf(this.regs.highestIsr());
-    this.setPpr((tpr & PRIORITY_CLASS_MASK) >= isrClass ? tpr : isrClass);
+    const tpr = this.regs.get(Hot.Tpr);
+    const isrv = this.regs.highestIsr();
+    const isrClass = isrv < 0 ? 0 : isrv & Hot.ClassMask;
+    this.setPpr((tpr & Hot.ClassMask) >= isrClass ? tpr : isrClass);
   }
 
   private setPpr(ppr: number): void {
     this.ppr = ppr;
-    this.regs.set(APIC_PPR, ppr);
+    this.regs.set(Hot.Ppr, ppr);
   }
 
   // --- ESR and the error LVT -------------------------------------------------------------------
@@ -1227,17 +1272,24 @@ export class LocalApic {
 
   private acceptFixed(vector: number, level: boolean): boolean {
     if (this.modeCode === MODE_DISABLED) return false;
-    if (!this.swEnabled) {
+    if (this.swEnabled !== true) {
       this.stats.droppedDisabled++;
       return false;
     }
-    if (vector < FIRST_LEGAL_VECTOR) {
+    if (vector < Hot.FirstLegalVector) {
       this.signalError(ESR_RECEIVE_ILLEGAL_VECTOR);
       return false;
     }
-    this.regs.writeTmr(vector, level);
-    const taken = this.accel === undefined ? ACCEL_NOT_TAKEN : this.accel.acceptFixed(vector, level);
-    const coalesced = taken === ACCEL_NOT_TAKEN ? this.regs.setIrr(vector) : taken === ACCEL_COALESCED;
+    const accel = this.accel;
+    let coalesced: boolean;
+    if (accel === undefined) {
+      // TMR and IRR in one step (the common case: no posted-interrupt assist).
+      coalesced = this.regs.accept(vector, level);
+    } else {
+      this.regs.writeTmr(vector, level);
+      const taken = accel.acceptFixed(vector, level);
+      coalesced = taken === Hot.AccelNotTaken ? this.regs.setIrr(vector) : taken === Hot.AccelCoalesced;
+    }
     if (coalesced) {
       this.stats.coalesced++;
       this.emit('coalesced', vector);

@@ -20,6 +20,17 @@ export const IRR_WORD = APIC_IRR >> 2;
 export const ISR_WORD = APIC_ISR >> 2;
 export const TMR_WORD = APIC_TMR >> 2;
 
+/**
+ * The same word indexes for the hot methods below. A `const enum` is inlined as a literal by
+ * tsc and esbuild; V8 reads an imported or module-level constant through a cell or context slot
+ * with a hole check at every use, which costs more than the bit operation it feeds.
+ */
+const enum W {
+  Isr = 0x100 >> 2, // ISR_WORD
+  Tmr = 0x180 >> 2, // TMR_WORD
+  Irr = 0x200 >> 2, // IRR_WORD
+}
+
 /** Word index of vector `v` within a 256-bit register starting at word `base`. */
 export function vectorWord(base: number, v: number): number {
   return base + ((v >> 5) << 2);
@@ -32,13 +43,6 @@ export function highestVector(words: Uint32Array, base: number): number {
     if (x !== 0) return (w << 5) + 31 - Math.clz32(x);
   }
   return -1;
-}
-
-/** Highest set vector given the register's 8-bit word summary, or -1. */
-function highestFromSummary(words: Uint32Array, base: number, summary: number): number {
-  if (summary === 0) return -1;
-  const w = 31 - Math.clz32(summary);
-  return (w << 5) + 31 - Math.clz32(words[base + (w << 2)]!);
 }
 
 /** Recomputes the 8-bit summary of a 256-bit register. */
@@ -80,64 +84,95 @@ export class ApicPage {
 
   /** Sets IRR bit `v`. @returns true if it was already set (the request coalesced). */
   setIrr(v: number): boolean {
-    const i = vectorWord(IRR_WORD, v);
+    const words = this.words;
+    const i = W.Irr + ((v >> 5) << 2);
     const bit = 1 << (v & 31);
-    const old = this.words[i]!;
-    this.words[i] = old | bit;
+    const old = words[i]!;
+    words[i] = old | bit;
     this.irrSummary |= 1 << (v >> 5);
     return (old & bit) !== 0;
   }
 
   clearIrr(v: number): void {
-    const i = vectorWord(IRR_WORD, v);
-    const x = this.words[i]! & ~(1 << (v & 31));
-    this.words[i] = x;
+    const words = this.words;
+    const i = W.Irr + ((v >> 5) << 2);
+    const x = words[i]! & ~(1 << (v & 31));
+    words[i] = x;
     if (x === 0) this.irrSummary &= ~(1 << (v >> 5));
   }
 
   testIrr(v: number): boolean {
-    return ((this.words[vectorWord(IRR_WORD, v)]! >>> (v & 31)) & 1) !== 0;
+    return ((this.words[W.Irr + ((v >> 5) << 2)]! >>> (v & 31)) & 1) !== 0;
+  }
+
+  /**
+   * One fixed-interrupt acceptance: writes TMR bit `v` by the trigger mode (set when `level`,
+   * cleared otherwise) and sets IRR bit `v`; both words are found with one index computation and
+   * a request that coalesces writes nothing to IRR.
+   * @returns true if the IRR bit was already set (the request coalesced).
+   */
+  accept(v: number, level: boolean): boolean {
+    const words = this.words;
+    const k = (v >> 5) << 2;
+    const bit = 1 << (v & 31);
+    const t = W.Tmr + k;
+    const tmr = words[t]!;
+    words[t] = level === true ? tmr | bit : tmr & ~bit;
+    const i = W.Irr + k;
+    const old = words[i]!;
+    if ((old & bit) !== 0) return true;
+    words[i] = old | bit;
+    this.irrSummary |= 1 << (v >> 5);
+    return false;
   }
 
   /** Highest vector in IRR, or -1. */
   highestIrr(): number {
-    return highestFromSummary(this.words, IRR_WORD, this.irrSummary);
+    const summary = this.irrSummary;
+    if (summary === 0) return -1;
+    const w = 31 - Math.clz32(summary);
+    return (w << 5) + 31 - Math.clz32(this.words[W.Irr + (w << 2)]!);
   }
 
   // --- ISR ---------------------------------------------------------------------------------
 
   setIsr(v: number): void {
-    this.words[vectorWord(ISR_WORD, v)]! |= 1 << (v & 31);
+    this.words[W.Isr + ((v >> 5) << 2)]! |= 1 << (v & 31);
     this.isrSummary |= 1 << (v >> 5);
   }
 
   clearIsr(v: number): void {
-    const i = vectorWord(ISR_WORD, v);
-    const x = this.words[i]! & ~(1 << (v & 31));
-    this.words[i] = x;
+    const words = this.words;
+    const i = W.Isr + ((v >> 5) << 2);
+    const x = words[i]! & ~(1 << (v & 31));
+    words[i] = x;
     if (x === 0) this.isrSummary &= ~(1 << (v >> 5));
   }
 
   testIsr(v: number): boolean {
-    return ((this.words[vectorWord(ISR_WORD, v)]! >>> (v & 31)) & 1) !== 0;
+    return ((this.words[W.Isr + ((v >> 5) << 2)]! >>> (v & 31)) & 1) !== 0;
   }
 
   /** Highest vector in ISR (the one being serviced), or -1. */
   highestIsr(): number {
-    return highestFromSummary(this.words, ISR_WORD, this.isrSummary);
+    const summary = this.isrSummary;
+    if (summary === 0) return -1;
+    const w = 31 - Math.clz32(summary);
+    return (w << 5) + 31 - Math.clz32(this.words[W.Isr + (w << 2)]!);
   }
 
   // --- TMR ---------------------------------------------------------------------------------
 
   /** Sets TMR bit `v` when `level`, clears it otherwise. */
   writeTmr(v: number, level: boolean): void {
-    const i = vectorWord(TMR_WORD, v);
+    const words = this.words;
+    const i = W.Tmr + ((v >> 5) << 2);
     const bit = 1 << (v & 31);
-    this.words[i] = level ? this.words[i]! | bit : this.words[i]! & ~bit;
+    words[i] = level ? words[i]! | bit : words[i]! & ~bit;
   }
 
   testTmr(v: number): boolean {
-    return ((this.words[vectorWord(TMR_WORD, v)]! >>> (v & 31)) & 1) !== 0;
+    return ((this.words[W.Tmr + ((v >> 5) << 2)]! >>> (v & 31)) & 1) !== 0;
   }
 
   /** Clears IRR, ISR and TMR (INIT and reset). */

@@ -123,6 +123,8 @@ export class IoApic {
   private readonly stormThreshold: number;
   private readonly stormDelayNs: number;
 
+  /** Counts guest writes to redirection entries (backends rebuild EOI-exit bitmaps on change). */
+  private entryGeneration = 0;
   /** IOREGSEL: the selected register index. */
   private ioregsel = 0;
   /** The 4-bit I/O APIC ID (IOAPICID bits 27:24). */
@@ -246,6 +248,7 @@ export class IoApic {
    * option, storm state cleared. Wire levels are inputs and stay; stats stay.
    */
   reset(): void {
+    this.entryGeneration++;
     this.cancelStormTimer();
     this.ioregsel = 0;
     this.apicId = this.resetId;
@@ -259,6 +262,14 @@ export class IoApic {
   // ---- Introspection ---------------------------------------------------------------------
 
   /** The current I/O APIC ID (IOAPICID bits 27:24). */
+  /**
+   * Increases with every guest write to a redirection entry, so a backend that caches routing
+   * (VMX EOI-exit bitmaps, as KVM's IOAPIC scan does) knows when to rebuild it.
+   */
+  get generation(): number {
+    return this.entryGeneration;
+  }
+
   get id(): number {
     return this.apicId;
   }
@@ -319,6 +330,7 @@ export class IoApic {
   }
 
   private writeLow(pin: number, value: number): void {
+    this.entryGeneration++;
     // Delivery status and remote IRR are read-only (§3.2.4); reserved bits are stored.
     let low = ((value & ~RTE_LOW_READ_ONLY) | (this.low[pin]! & RTE_LOW_READ_ONLY)) >>> 0;
     if ((low & RTE_TRIGGER_LEVEL) === 0) low = this.becameEdge(pin, low);
@@ -328,6 +340,7 @@ export class IoApic {
   }
 
   private writeHigh(pin: number, value: number): void {
+    this.entryGeneration++;
     this.high[pin] = value;
     // A corrected destination retries a level interrupt nobody accepted.
     this.serviceLevel(pin);

@@ -34,7 +34,12 @@ export type ExplainReason =
   | 'ioapic-masked'
   | 'ioapic-remote-irr'
   | 'apic-software-disabled'
-  | 'not-requested';
+  | 'not-requested'
+  // Reasons the Machine adds (vCPU and backend):
+  | 'vcpu-not-running'
+  | 'guest-if-clear'
+  | 'interrupt-shadow'
+  | 'vintr-taken-unsynced';
 
 const hex = (v: number): string => `0x${v.toString(16).padStart(2, '0')}`;
 

@@ -1,0 +1,118 @@
+/**
+ * The injection-backend interface: how a hypervisor and the CPU's virtualization hardware hand
+ * interrupts from the virtual local APIC to the guest.
+ *
+ * A backend sits between the device model (each vCPU's `LocalApic`, the virtual APIC) and the
+ * guest CPU model (`Vcpu`), as bhyve's vmx.c / svm.c sit on its vlapic.c. It decides:
+ * - what happens at VM entry (event injection, programming V_IRQ, setting RVI, syncing a PIR);
+ * - what the modelled hardware does at each guest instruction boundary without an exit
+ *   (V_IRQ delivery, virtual-interrupt delivery, posted-interrupt processing) and which exits it
+ *   takes (interrupt window, NMI window, a host kick);
+ * - what it syncs back at VM exit;
+ * - which guest APIC accesses exit and which the hardware virtualizes;
+ * - how a new interrupt for a vCPU reaches it (kick, posted notification, wake-up).
+ *
+ * @module
+ */
+import type { LocalApic } from '../apic/local-apic.js';
+import type { Vcpu } from '../guest/vcpu.js';
+import type { Costs } from '../machine/costs.js';
+import type { Platform } from '../platform/platform.js';
+import type { TraceKind } from '../trace/trace.js';
+
+export type BackendName = 'svm-event' | 'svm-vintr' | 'vmx-event' | 'vmx-vid' | 'vmx-posted';
+export const BACKEND_NAMES: readonly BackendName[] = ['svm-event', 'svm-vintr', 'vmx-event', 'vmx-vid', 'vmx-posted'];
+
+/** Why a vCPU left guest mode. */
+export type ExitReason =
+  /** xAPIC MMIO access (SVM NPF on the APIC page / VMX APIC-access exit). */
+  | 'apic-access'
+  /** RDMSR/WRMSR intercepted (x2APIC registers, IA32_APIC_BASE, TSC deadline). */
+  | 'msr'
+  /** VMX: a trap-like APIC-write exit after a virtualized write (ICR, LVT, ...). */
+  | 'apic-write'
+  /** VMX: EOI of a vector set in the EOI-exit bitmap. */
+  | 'eoi-induced'
+  /** MOV to/from CR8 intercepted. */
+  | 'cr8'
+  | 'hlt'
+  /** VMX interrupt-window exiting; SVM VINTR intercept. */
+  | 'interrupt-window'
+  /** VMX NMI-window exiting; SVM IRET intercept. */
+  | 'nmi-window'
+  /** A host IPI (kick) made the vCPU exit so the hypervisor can look at new interrupts. */
+  | 'external-interrupt'
+  /** The hypervisor asked for an exit to refresh cached state (KVM's IOAPIC scan request). */
+  | 'request';
+
+export const EXIT_REASONS: readonly ExitReason[] = [
+  'apic-access',
+  'msr',
+  'apic-write',
+  'eoi-induced',
+  'cr8',
+  'hlt',
+  'interrupt-window',
+  'nmi-window',
+  'external-interrupt',
+  'request',
+];
+
+/** What a new pending event for a vCPU is. */
+export type PendingKind = 'interrupt' | 'nmi' | 'extint';
+
+/** Where a delivered vector came from. */
+export type DeliverySource = 'lapic' | 'extint';
+
+/** What the machine offers a backend. */
+export interface BackendHost {
+  readonly platform: Platform;
+  readonly costs: Costs;
+  vcpu(cpu: number): Vcpu;
+  lapic(cpu: number): LocalApic;
+  /** Whether the vCPU is executing guest code (not exited, halted or waiting). */
+  inGuest(cpu: number): boolean;
+  /** The guest enters the handler of `vector`. */
+  deliver(cpu: number, vector: number, source: DeliverySource): void;
+  /** The guest enters its NMI handler. */
+  deliverNmi(cpu: number): void;
+  /** Takes a VM exit now (the vCPU re-enters after the exit cost). Calls the backend's exit(). */
+  exit(cpu: number, reason: ExitReason): void;
+  /** Sends a host IPI that makes the vCPU exit at its next instruction boundary. */
+  kick(cpu: number): void;
+  /** Sends a posted-interrupt notification, processed by the hardware at the next boundary. */
+  notify(cpu: number): void;
+  /** Whether a kick / notification has arrived since the last time it was taken. */
+  takeKick(cpu: number): boolean;
+  takeNotification(cpu: number): boolean;
+  /** Wakes the vCPU if it is halted and the backend now has something for it. */
+  wake(cpu: number): void;
+  /** Counts an event in the vCPU's statistics. */
+  count(cpu: number, what: 'injections' | 'interruptWindows' | 'nmiWindows' | 'virtualDeliveries' | 'posted' | 'notifications'): void;
+  trace(cpu: number, kind: TraceKind, a?: number, b?: number, label?: string): void;
+}
+
+export interface InjectionBackend {
+  readonly name: BackendName;
+  /** Called once when the machine is built, after the vCPUs exist. */
+  attach(host: BackendHost): void;
+  /** Something became pending for `cpu` in its virtual APIC. */
+  pending(cpu: number, kind: PendingKind): void;
+  /** VM entry: inject / program the hardware. */
+  entry(cpu: number): void;
+  /** VM exit bookkeeping (sync what the hardware did back into the virtual APIC). */
+  exit(cpu: number, reason: ExitReason): void;
+  /** Guest-mode instruction boundary: hardware delivery, or an exit to take. */
+  boundary(cpu: number): ExitReason | null;
+  /** Whether HLT should end: an interrupt the guest can take now, or an NMI. */
+  canWake(cpu: number): boolean;
+  /** Whether the model still holds a request for `vector` (IRR, PIR, V_IRQ...). */
+  holds(cpu: number, vector: number): boolean;
+  /** Guest accesses; each performs the access and takes an exit when the hardware would. */
+  mmioRead(cpu: number, offset: number): number;
+  mmioWrite(cpu: number, offset: number, value: number): void;
+  msrRead(cpu: number, msr: number): bigint | undefined;
+  msrWrite(cpu: number, msr: number, value: bigint): boolean;
+  cr8Read(cpu: number): number;
+  cr8Write(cpu: number, value: number): boolean;
+}

@@ -1,0 +1,190 @@
+/**
+ * What every backend shares: NMI and ExtINT always go through event injection (SVM EVENTINJ, the
+ * VMX VM-entry interruption-information field), with an NMI window or interrupt window when the
+ * guest cannot take them yet; APIC accesses exit unless a subclass virtualizes them; a new event
+ * for a running vCPU kicks it, and a halted one is woken.
+ *
+ * @module
+ */
+import { MSR_IA32_APIC_BASE, MSR_IA32_TSC_DEADLINE, MSR_X2APIC_BASE, MSR_X2APIC_LAST } from '../apic/registers.js';
+import type { BackendHost, BackendName, ExitReason, InjectionBackend, PendingKind } from './backend.js';
+
+/** Per-vCPU window requests. */
+interface Windows {
+  interrupt: boolean;
+  nmi: boolean;
+}
+
+export abstract class BackendBase implements InjectionBackend {
+  abstract readonly name: BackendName;
+  protected host!: BackendHost;
+  protected windows: Windows[] = [];
+
+  attach(host: BackendHost): void {
+    this.host = host;
+    this.windows = host.platform.lapics.map(() => ({ interrupt: false, nmi: false }));
+  }
+
+  pending(cpu: number, _kind: PendingKind): void {
+    if (this.host.inGuest(cpu)) this.host.kick(cpu);
+    else this.host.wake(cpu);
+  }
+
+  entry(cpu: number): void {
+    const w = this.windows[cpu]!;
+    w.interrupt = false;
+    w.nmi = false;
+    if (this.injectNmi(cpu)) {
+      // One event per entry: whatever else is pending waits for a window.
+      w.interrupt = this.maskablePending(cpu);
+      return;
+    }
+    this.injectMaskable(cpu);
+  }
+
+  exit(_cpu: number, _reason: ExitReason): void {}
+
+  boundary(cpu: number): ExitReason | null {
+    if (this.host.takeKick(cpu)) return 'external-interrupt';
+    const w = this.windows[cpu]!;
+    const vcpu = this.host.vcpu(cpu);
+    if (w.nmi && vcpu.nmiAllowed()) {
+      w.nmi = false;
+      return 'nmi-window';
+    }
+    if (w.interrupt && vcpu.interruptible()) {
+      w.interrupt = false;
+      return 'interrupt-window';
+    }
+    return null;
+  }
+
+  canWake(cpu: number): boolean {
+    const lapic = this.host.lapic(cpu);
+    const vcpu = this.host.vcpu(cpu);
+    if (lapic.nmiLatched && !vcpu.nmiBlocked) return true;
+    return vcpu.interruptFlag && (lapic.extIntPending() || this.lapicVectorPending(cpu));
+  }
+
+  holds(cpu: number, vector: number): boolean {
+    return this.host.lapic(cpu).isRequested(vector);
+  }
+
+  // ---- guest accesses: by default every APIC access exits and the hypervisor emulates it ----
+
+  mmioRead(cpu: number, offset: number): number {
+    this.host.exit(cpu, 'apic-access');
+    return this.host.lapic(cpu).readRegister(offset);
+  }
+
+  mmioWrite(cpu: number, offset: number, value: number): void {
+    this.host.exit(cpu, 'apic-access');
+    this.host.lapic(cpu).writeRegister(offset, value);
+  }
+
+  msrRead(cpu: number, msr: number): bigint | undefined {
+    if (!isApicMsr(msr)) return undefined;
+    this.host.exit(cpu, 'msr');
+    return this.host.lapic(cpu).readMsr(msr);
+  }
+
+  msrWrite(cpu: number, msr: number, value: bigint): boolean {
+    if (!isApicMsr(msr)) return false;
+    this.host.exit(cpu, 'msr');
+    return this.host.lapic(cpu).writeMsr(msr, value);
+  }
+
+  cr8Read(cpu: number): number {
+    this.host.exit(cpu, 'cr8');
+    return this.host.lapic(cpu).getCr8();
+  }
+
+  cr8Write(cpu: number, value: number): boolean {
+    this.host.exit(cpu, 'cr8');
+    return this.host.lapic(cpu).setCr8(value);
+  }
+
+  // ---- helpers --------------------------------------------------------------------------
+
+  /** Whether the virtual APIC has a vector that beats PPR (subclasses add hardware-held ones). */
+  protected lapicVectorPending(cpu: number): boolean {
+    return this.host.lapic(cpu).pendingVector() >= 0;
+  }
+
+  /** Whether any maskable interrupt waits (ExtINT or a LAPIC vector). */
+  protected maskablePending(cpu: number): boolean {
+    return this.host.lapic(cpu).extIntPending() || this.lapicVectorPending(cpu);
+  }
+
+  /** Injects a pending NMI, or opens an NMI window. @returns whether one was injected. */
+  protected injectNmi(cpu: number): boolean {
+    const lapic = this.host.lapic(cpu);
+    if (!lapic.nmiLatched) return false;
+    const vcpu = this.host.vcpu(cpu);
+    if (!vcpu.nmiAllowed()) {
+      this.windows[cpu]!.nmi = true;
+      this.host.count(cpu, 'nmiWindows');
+      return false;
+    }
+    lapic.takeNmi();
+    this.host.count(cpu, 'injections');
+    this.host.trace(cpu, 'inject', 2, 2);
+    this.host.deliverNmi(cpu);
+    return true;
+  }
+
+  /**
+   * Injects an ExtINT (the 8259A's vector, fetched by an INTA cycle) if one is pending and the
+   * guest can take it, or opens an interrupt window.
+   * @returns true if an ExtINT was pending (injected or waiting for the window).
+   */
+  protected injectExtInt(cpu: number): boolean {
+    const lapic = this.host.lapic(cpu);
+    if (!lapic.extIntPending()) return false;
+    if (!this.host.vcpu(cpu).interruptible()) {
+      this.requestWindow(cpu);
+      return true;
+    }
+    lapic.clearExtInt();
+    const vector = this.host.platform.pic.acknowledge();
+    this.host.count(cpu, 'injections');
+    this.host.trace(cpu, 'inject', vector, 1);
+    this.host.deliver(cpu, vector, 'extint');
+    return true;
+  }
+
+  /** Event injection of the highest LAPIC vector, or an interrupt window. */
+  protected injectLapicVector(cpu: number): void {
+    const lapic = this.host.lapic(cpu);
+    const vector = lapic.pendingVector();
+    if (vector < 0) return;
+    if (!this.host.vcpu(cpu).interruptible()) {
+      this.requestWindow(cpu);
+      return;
+    }
+    lapic.acknowledge(); // IRR -> ISR at injection, as the hardware does at INTA
+    this.host.count(cpu, 'injections');
+    this.host.trace(cpu, 'inject', vector, 0);
+    this.host.deliver(cpu, vector, 'lapic');
+    if (this.maskablePending(cpu)) this.windows[cpu]!.interrupt = true;
+  }
+
+  protected requestWindow(cpu: number): void {
+    if (this.windows[cpu]!.interrupt) return;
+    this.windows[cpu]!.interrupt = true;
+    this.host.count(cpu, 'interruptWindows');
+  }
+
+  /** ExtINT first, then the local APIC (KVM and bhyve order). */
+  protected injectMaskable(cpu: number): void {
+    if (this.injectExtInt(cpu)) return;
+    this.injectLapicVector(cpu);
+  }
+}
+
+/** IA32_APIC_BASE, IA32_TSC_DEADLINE and the x2APIC range go to the local APIC model. */
+export function isApicMsr(msr: number): boolean {
+  return (
+    msr === MSR_IA32_APIC_BASE || msr === MSR_IA32_TSC_DEADLINE || (msr >= MSR_X2APIC_BASE && msr <= MSR_X2APIC_LAST)
+  );
+}

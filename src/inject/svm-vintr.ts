@@ -1,0 +1,131 @@
+/**
+ * `svm-vintr`: AMD SVM posting LAPIC interrupts through V_IRQ, as bhyve did before 2018.
+ *
+ * At VMRUN the hypervisor programs V_IRQ = 1, V_INTR_VECTOR = the highest LAPIC vector that beats
+ * PPR, V_INTR_PRIO = its class and V_TPR = TPR[7:4]. The modelled hardware delivers the virtual
+ * interrupt at an instruction boundary when IF = 1, there is no interrupt shadow and
+ * V_INTR_PRIO > V_TPR, without an exit, and clears V_IRQ. The hypervisor only learns of it at the
+ * next exit, when it moves the vector from IRR to ISR (bhyve's vlapic_intr_accepted). A second
+ * request for the same vector that arrives in that window finds the IRR bit still set and merges
+ * into it: the interrupt is lost (bhyve PR 215972, review D13780). NMIs and ExtINTs still go
+ * through EVENTINJ. CR8 reads and writes use V_TPR without an exit; the TPR is synced at exit.
+ *
+ * Option `intermediateState` closes the window the way review D13828 proposed: when the
+ * hypervisor hands a vector to V_IRQ it takes it out of IRR into an "owned by V_IRQ" state, so a
+ * new request sets IRR afresh; at the exit the owned vector goes to ISR if the guest took it and
+ * back to IRR if not. Nothing is lost.
+ *
+ * @module
+ */
+import { PRIORITY_MASK } from '../apic/registers.js';
+import type { ExitReason } from './backend.js';
+import { BackendBase } from './base.js';
+
+const NONE = -1;
+
+/** The V_IRQ fields of one vCPU's VMCB, and the hypervisor's bookkeeping. */
+interface Vintr {
+  irq: boolean;
+  vector: number;
+  prio: number;
+  /** V_TPR: TPR[7:4]. */
+  tpr: number;
+  /** The V_TPR value the hypervisor last wrote, to see a guest CR8 write at exit. */
+  programmedTpr: number;
+  /** Vector the hardware delivered since the last exit, or NONE. */
+  taken: number;
+  /** Intermediate state: the vector handed to V_IRQ and taken out of IRR, or NONE. */
+  owned: number;
+}
+
+export interface SvmVintrOptions {
+  /** Close the lost-interrupt window with an intermediate "owned by V_IRQ" state (D13828). */
+  intermediateState?: boolean;
+}
+
+export class SvmVintrBackend extends BackendBase {
+  readonly name = 'svm-vintr' as const;
+  readonly intermediateState: boolean;
+  private v: Vintr[] = [];
+
+  constructor(opts: SvmVintrOptions = {}) {
+    super();
+    this.intermediateState = opts.intermediateState === true;
+  }
+
+  override attach(host: Parameters<BackendBase['attach']>[0]): void {
+    super.attach(host);
+    this.v = host.platform.lapics.map(() => ({ irq: false, vector: NONE, prio: 0, tpr: 0, programmedTpr: 0, taken: NONE, owned: NONE }));
+  }
+
+  /** The V_IRQ state of a vCPU (for tests and explain). */
+  vintr(cpu: number): Readonly<Vintr> {
+    return this.v[cpu]!;
+  }
+
+  override entry(cpu: number): void {
+    const w = this.windows[cpu]!;
+    w.interrupt = false;
+    w.nmi = false;
+    const s = this.v[cpu]!;
+    const lapic = this.host.lapic(cpu);
+    s.tpr = lapic.getTpr() >> 4;
+    s.programmedTpr = s.tpr;
+    if (this.injectNmi(cpu)) return;
+    if (this.injectExtInt(cpu)) return;
+    const vector = lapic.pendingVector();
+    s.irq = vector >= 0;
+    if (!s.irq) return;
+    s.vector = vector;
+    s.prio = vector >> 4;
+    if (this.intermediateState) {
+      lapic.withdrawRequest(vector);
+      s.owned = vector;
+    }
+    this.host.trace(cpu, 'vintr', vector);
+  }
+
+  override boundary(cpu: number): ExitReason | null {
+    const exit = super.boundary(cpu);
+    if (exit !== null) return exit;
+    const s = this.v[cpu]!;
+    if (!s.irq || !this.host.vcpu(cpu).interruptible() || s.prio <= s.tpr) return null;
+    // The hardware takes the virtual interrupt: no exit, the hypervisor is not told.
+    s.irq = false;
+    s.taken = s.vector;
+    this.host.count(cpu, 'virtualDeliveries');
+    this.host.deliver(cpu, s.vector, 'lapic');
+    return null;
+  }
+
+  override exit(cpu: number, _reason: ExitReason): void {
+    const s = this.v[cpu]!;
+    const lapic = this.host.lapic(cpu);
+    if (s.tpr !== s.programmedTpr) lapic.setTpr((s.tpr << 4) & PRIORITY_MASK);
+    if (s.taken !== NONE) {
+      // V_IRQ was taken: now the hypervisor moves the vector from IRR to ISR.
+      if (s.owned === NONE) lapic.withdrawRequest(s.taken);
+      lapic.setInService(s.taken);
+    } else if (s.owned !== NONE) {
+      lapic.restoreRequest(s.owned); // not taken: it goes back to IRR
+    }
+    s.irq = false;
+    s.taken = NONE;
+    s.owned = NONE;
+  }
+
+  override holds(cpu: number, vector: number): boolean {
+    const s = this.v[cpu]!;
+    return super.holds(cpu, vector) || s.owned === vector || (s.irq && s.vector === vector);
+  }
+
+  override cr8Read(cpu: number): number {
+    return this.v[cpu]!.tpr;
+  }
+
+  override cr8Write(cpu: number, value: number): boolean {
+    if (!Number.isInteger(value) || value < 0 || value > 0xf) return false;
+    this.v[cpu]!.tpr = value; // V_TPR; the virtual APIC's TPR catches up at the next exit
+    return true;
+  }
+}

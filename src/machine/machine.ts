@@ -1,0 +1,658 @@
+/**
+ * Machine: a Platform, one guest vCPU per local APIC, an injection backend and the scheduler,
+ * run in virtual time.
+ *
+ * Each vCPU alternates between guest mode (executing its program one instruction at a time) and
+ * the hypervisor (after a VM exit, until the VM entry the exit cost later). At every instruction
+ * boundary in guest mode the backend's modelled hardware may deliver an interrupt without an exit
+ * or take an exit (window, kick); at every VM entry it injects or programs the hardware. HLT
+ * exits and blocks the vCPU until the backend says it can wake. A new interrupt for a vCPU kicks
+ * it (a host IPI that lands `ipiLatencyNs` later and makes it exit), notifies it (posted
+ * interrupts, no exit) or wakes it, as the backend decides. A long `work` instruction is cut
+ * short when a kick or notification lands.
+ *
+ * The delivery checker watches every request and every handler entry and reports interrupts that
+ * real hardware would have delivered but the model lost, or delivered twice.
+ *
+ * @module
+ */
+import { checkInt } from '../errors.js';
+import type { LocalApic } from '../apic/local-apic.js';
+import type { GuestProgram } from '../guest/program.js';
+import { validateProgram } from '../guest/program.js';
+import { Vcpu, type VcpuEnv } from '../guest/vcpu.js';
+import type {
+  BackendHost,
+  BackendName,
+  DeliverySource,
+  ExitReason,
+  InjectionBackend,
+} from '../inject/backend.js';
+import { BACKEND_NAMES, EXIT_REASONS } from '../inject/backend.js';
+import { SvmEventBackend } from '../inject/svm-event.js';
+import { SvmVintrBackend, type SvmVintrOptions } from '../inject/svm-vintr.js';
+import { VmxEventBackend } from '../inject/vmx-event.js';
+import { VmxPostedBackend } from '../inject/vmx-posted.js';
+import { VmxVidBackend } from '../inject/vmx-vid.js';
+import type { LowestPriorityPolicy } from '../bus/lowest-priority.js';
+import { Platform, type CpuEvent } from '../platform/platform.js';
+import type { Explanation } from '../platform/explain.js';
+import { Scheduler } from '../time/scheduler.js';
+import { Trace, type TraceKind } from '../trace/trace.js';
+import { DeliveryChecker } from './checker.js';
+import { resolveCosts, type Costs } from './costs.js';
+import { Prng } from './prng.js';
+
+export interface MachineOptions {
+  cpus: number;
+  backend: BackendName;
+  /** Seed of the PRNG that jitters costs (`costs.jitter`). Default 1. */
+  seed?: number;
+  ioapicPins?: number;
+  x2apic?: boolean;
+  costs?: Partial<Costs>;
+  /** Options of the `svm-vintr` backend. */
+  svmVintr?: SvmVintrOptions;
+  /** Lowest-priority arbitration policy of the APIC bus. */
+  lowestPriority?: LowestPriorityPolicy;
+  /** Record the trace (default true). */
+  trace?: boolean;
+}
+
+/** A device event scheduled on the machine (plain data, so snapshots can hold it). */
+export type DeviceAction =
+  | { kind: 'irq'; gsi: number; level: boolean }
+  | { kind: 'msi'; address: number; data: number }
+  | { kind: 'nmi'; level: boolean };
+
+/** Why `run` returned. */
+export type RunStop = 'time' | 'all-done' | 'idle';
+
+export interface RunResult {
+  /** Virtual time when the run stopped. */
+  timeNs: number;
+  /** `time`: reached untilNs; `all-done`: every loaded program ended; `idle`: nothing can happen any more. */
+  reason: RunStop;
+}
+
+export interface VcpuStats {
+  exits: Record<ExitReason, number>;
+  /** Total VM exits. */
+  exitCount: number;
+  /** Events injected at VM entry (EVENTINJ / VM-entry interruption field). */
+  injections: number;
+  /** Interrupts the hardware delivered without an exit (V_IRQ, virtual-interrupt delivery). */
+  virtualDeliveries: number;
+  interruptWindows: number;
+  nmiWindows: number;
+  posted: number;
+  notifications: number;
+  ipisSent: number;
+  ipisReceived: number;
+  /** Handler entries (interrupts and NMIs). */
+  handlerEntries: number;
+  requests: number;
+  coalesced: number;
+  delivered: number;
+  lost: number;
+  doubled: number;
+  faults: number;
+  instructions: number;
+}
+
+export interface MachineStats {
+  cpus: VcpuStats[];
+  /** Sums over all vCPUs of the numeric fields (exits summed by reason too). */
+  total: VcpuStats;
+}
+
+type Phase = 'idle' | 'guest' | 'exited' | 'halted' | 'waiting' | 'done';
+
+type Counted = 'injections' | 'interruptWindows' | 'nmiWindows' | 'virtualDeliveries' | 'posted' | 'notifications';
+
+function emptyStats(): VcpuStats {
+  const exits = {} as Record<ExitReason, number>;
+  for (const r of EXIT_REASONS) exits[r] = 0;
+  return {
+    exits,
+    exitCount: 0,
+    injections: 0,
+    virtualDeliveries: 0,
+    interruptWindows: 0,
+    nmiWindows: 0,
+    posted: 0,
+    notifications: 0,
+    ipisSent: 0,
+    ipisReceived: 0,
+    handlerEntries: 0,
+    requests: 0,
+    coalesced: 0,
+    delivered: 0,
+    lost: 0,
+    doubled: 0,
+    faults: 0,
+    instructions: 0,
+  };
+}
+
+function createBackend(name: BackendName, opts: MachineOptions): InjectionBackend {
+  switch (name) {
+    case 'svm-event':
+      return new SvmEventBackend();
+    case 'svm-vintr':
+      return new SvmVintrBackend(opts.svmVintr);
+    case 'vmx-event':
+      return new VmxEventBackend();
+    case 'vmx-vid':
+      return new VmxVidBackend();
+    case 'vmx-posted':
+      return new VmxPostedBackend();
+  }
+}
+
+export class Machine {
+  readonly platform: Platform;
+  readonly scheduler: Scheduler;
+  readonly vcpus: readonly Vcpu[];
+  readonly trace: Trace;
+  readonly backend: InjectionBackend;
+  readonly costs: Costs;
+  /** Shared guest memory: variables by name. */
+  readonly memory = new Map<string, number>();
+
+  private readonly checker: DeliveryChecker;
+  private readonly prng: Prng;
+  private readonly counters: VcpuStats[];
+  private readonly phase: Phase[];
+  private readonly stepEvent: number[];
+  private readonly stepAt: number[];
+  private readonly stepFns: Array<() => void>;
+  private readonly kickFns: Array<() => void>;
+  private readonly notifyFns: Array<() => void>;
+  private readonly kickFlag: boolean[];
+  private readonly notifyFlag: boolean[];
+  private readonly exitedNow: boolean[];
+  private readonly deliveredNow: boolean[];
+  private readonly spinning: Array<string | null>;
+  private readonly watchers = new Map<string, Set<number>>();
+  private readonly env: VcpuEnv;
+
+  constructor(opts: MachineOptions) {
+    if (opts === null || typeof opts !== 'object') throw new TypeError('opts must be an object');
+    if (!BACKEND_NAMES.includes(opts.backend)) {
+      throw new RangeError(`backend must be one of ${BACKEND_NAMES.join(', ')}, got ${String(opts.backend)}`);
+    }
+    this.costs = resolveCosts(opts.costs);
+    this.prng = new Prng(checkInt('seed', opts.seed ?? 1, 0, 0xffff_ffff));
+    this.scheduler = new Scheduler();
+    this.platform = new Platform({
+      cpus: opts.cpus,
+      clock: this.scheduler,
+      ioapicPins: opts.ioapicPins,
+      x2apic: opts.x2apic,
+      bus: opts.lowestPriority === undefined ? undefined : { lowestPriority: opts.lowestPriority },
+    });
+    const n = this.platform.cpus;
+    this.trace = new Trace();
+    this.trace.enabled = opts.trace ?? true;
+    this.checker = new DeliveryChecker(n);
+    this.vcpus = Array.from({ length: n }, (_, cpu) => new Vcpu(cpu));
+    this.counters = Array.from({ length: n }, emptyStats);
+    this.phase = new Array<Phase>(n).fill('idle');
+    this.stepEvent = new Array<number>(n).fill(0);
+    this.stepAt = new Array<number>(n).fill(0);
+    this.kickFlag = new Array<boolean>(n).fill(false);
+    this.notifyFlag = new Array<boolean>(n).fill(false);
+    this.exitedNow = new Array<boolean>(n).fill(false);
+    this.deliveredNow = new Array<boolean>(n).fill(false);
+    this.spinning = new Array<string | null>(n).fill(null);
+    this.stepFns = this.vcpus.map((_, cpu) => () => this.onStep(cpu));
+    this.kickFns = this.vcpus.map((_, cpu) => () => this.onKick(cpu));
+    this.notifyFns = this.vcpus.map((_, cpu) => () => this.onNotification(cpu));
+    this.env = this.makeEnv();
+    this.backend = createBackend(opts.backend, opts);
+    this.backend.attach(this.makeHost());
+    this.platform.onCpuEvent((e) => this.onCpuEvent(e));
+  }
+
+  // ---- public API --------------------------------------------------------------------------
+
+  /** Loads a program on a vCPU; it starts at the current time unless it waits for SIPI. */
+  load(cpu: number, program: GuestProgram): void {
+    this.checkCpu(cpu);
+    validateProgram(program);
+    const vcpu = this.vcpus[cpu]!;
+    this.cancelStep(cpu);
+    vcpu.load(program);
+    if (vcpu.state === 'wait-for-sipi') {
+      this.phase[cpu] = 'waiting';
+      return;
+    }
+    // The vCPU enters the guest for the first time.
+    this.phase[cpu] = 'exited';
+    this.scheduleStep(cpu, this.scheduler.now());
+  }
+
+  /** Schedules a device event at an absolute virtual time. */
+  at(atNs: number, action: DeviceAction): void {
+    checkInt('atNs', atNs, this.scheduler.now(), Number.MAX_SAFE_INTEGER);
+    const run = this.deviceAction(action);
+    this.scheduler.schedule(atNs, run);
+  }
+
+  /**
+   * Runs until virtual time `untilNs`, or earlier when every loaded program has ended or nothing
+   * can happen any more (every vCPU halted for good, no timer armed).
+   */
+  run(untilNs: number): RunResult {
+    checkInt('untilNs', untilNs, this.scheduler.now(), Number.MAX_SAFE_INTEGER);
+    let reason: RunStop = 'time';
+    for (;;) {
+      if (this.allDone()) {
+        reason = 'all-done';
+        break;
+      }
+      const next = this.scheduler.nextEventTime();
+      if (next === undefined) {
+        reason = 'idle';
+        break;
+      }
+      if (next > untilNs) {
+        this.scheduler.advanceTo(untilNs);
+        break;
+      }
+      this.scheduler.step();
+    }
+    this.settle();
+    return { timeNs: this.scheduler.now(), reason };
+  }
+
+  /** Statistics per vCPU and in total. */
+  stats(): MachineStats {
+    const cpus = this.counters.map((c, cpu) => {
+      const k = this.checker.counts[cpu]!;
+      return {
+        ...c,
+        exits: { ...c.exits },
+        ipisSent: this.platform.bus.ipisSent(cpu),
+        ipisReceived: this.platform.bus.ipisReceived(cpu),
+        requests: k.requests,
+        coalesced: k.coalesced,
+        delivered: k.delivered,
+        lost: k.lost,
+        doubled: k.doubled,
+        instructions: this.vcpus[cpu]!.instructions,
+      };
+    });
+    const total = emptyStats();
+    for (const s of cpus) {
+      for (const key of Object.keys(total) as Array<keyof VcpuStats>) {
+        if (key === 'exits') for (const r of EXIT_REASONS) total.exits[r] += s.exits[r];
+        else (total[key] as number) += s[key] as number;
+      }
+    }
+    return { cpus, total };
+  }
+
+  /** Why `vector` is or is not deliverable to `cpu`'s guest now: controller, vCPU and backend. */
+  explain(cpu: number, vector: number): Explanation {
+    this.checkCpu(cpu);
+    const base = this.platform.explain(cpu, vector);
+    const vcpu = this.vcpus[cpu]!;
+    if (this.backend instanceof SvmVintrBackend) {
+      const v = this.backend.vintr(cpu);
+      if (v.taken === vector) {
+        return {
+          deliverable: false,
+          reason: 'vintr-taken-unsynced',
+          message: `the guest took vector 0x${vector.toString(16)} through V_IRQ; the hypervisor moves it from IRR to ISR only at the next exit, so a new request merges into the stale IRR bit`,
+        };
+      }
+    }
+    if (!base.deliverable) return base;
+    if (vcpu.state !== 'running') {
+      return { deliverable: false, reason: 'vcpu-not-running', message: `vCPU ${cpu} is ${vcpu.state}` };
+    }
+    if (!vcpu.interruptFlag) {
+      return { deliverable: false, reason: 'guest-if-clear', message: 'the guest runs with RFLAGS.IF = 0' };
+    }
+    if (!vcpu.interruptible()) {
+      return { deliverable: false, reason: 'interrupt-shadow', message: 'an STI or MOV SS shadow blocks interrupts for one instruction' };
+    }
+    return base;
+  }
+
+  /** The vCPU's local APIC. */
+  lapic(cpu: number): LocalApic {
+    return this.platform.lapic(cpu);
+  }
+
+  // ---- the vCPU loop -----------------------------------------------------------------------
+
+  private onStep(cpu: number): void {
+    this.stepEvent[cpu] = 0;
+    const vcpu = this.vcpus[cpu]!;
+    if (this.phase[cpu] === 'exited') {
+      this.phase[cpu] = 'guest';
+      this.traceEvent(cpu, 'entry');
+      this.backend.entry(cpu);
+      if (this.takeDelivered(cpu)) return;
+    }
+    if (this.phase[cpu] !== 'guest') return;
+    if (vcpu.state !== 'running') {
+      this.phase[cpu] = vcpu.state === 'done' ? 'done' : 'waiting';
+      return;
+    }
+    vcpu.x2apic = this.platform.lapics[cpu]!.mode === 'x2apic';
+    const exit = this.backend.boundary(cpu);
+    if (exit !== null) {
+      this.takeExit(cpu, exit);
+      this.afterExit(cpu, 0);
+      return;
+    }
+    if (this.takeDelivered(cpu)) return;
+    const ns = vcpu.step(this.env);
+    if (this.exitedNow[cpu]) {
+      this.afterExit(cpu, ns);
+      return;
+    }
+    if ((vcpu.state as string) === 'done') {
+      this.phase[cpu] = 'done';
+      return;
+    }
+    if (this.spinning[cpu] !== null) return;
+    this.scheduleStep(cpu, this.scheduler.now() + ns + (this.takeDelivered(cpu, false) ? this.cost(this.costs.deliveryNs) : 0));
+  }
+
+  /** After a delivery, the handler starts once the delivery cost has passed. */
+  private takeDelivered(cpu: number, schedule = true): boolean {
+    if (!this.deliveredNow[cpu]) return false;
+    this.deliveredNow[cpu] = false;
+    if (schedule) this.scheduleStep(cpu, this.scheduler.now() + this.cost(this.costs.deliveryNs));
+    return true;
+  }
+
+  private takeExit(cpu: number, reason: ExitReason): void {
+    const c = this.counters[cpu]!;
+    c.exits[reason]++;
+    c.exitCount++;
+    this.kickFlag[cpu] = false;
+    this.notifyFlag[cpu] = false;
+    this.phase[cpu] = 'exited';
+    this.exitedNow[cpu] = true;
+    this.traceEvent(cpu, 'exit', 0, 0, reason);
+    this.backend.exit(cpu, reason);
+  }
+
+  private afterExit(cpu: number, ns: number): void {
+    this.exitedNow[cpu] = false;
+    this.deliveredNow[cpu] = false;
+    const vcpu = this.vcpus[cpu]!;
+    if (vcpu.state === 'done') {
+      this.phase[cpu] = 'done';
+      return;
+    }
+    const resume = this.scheduler.now() + ns + this.cost(this.costs.vmExitNs);
+    if (vcpu.halted && !this.backend.canWake(cpu)) {
+      this.phase[cpu] = 'halted';
+      this.traceEvent(cpu, 'halt');
+      return;
+    }
+    this.scheduleStep(cpu, resume);
+  }
+
+  private scheduleStep(cpu: number, atNs: number): void {
+    this.cancelStep(cpu);
+    this.stepAt[cpu] = atNs;
+    this.stepEvent[cpu] = this.scheduler.schedule(atNs, this.stepFns[cpu]!);
+  }
+
+  private cancelStep(cpu: number): void {
+    if (this.stepEvent[cpu] !== 0) this.scheduler.cancel(this.stepEvent[cpu]!);
+    this.stepEvent[cpu] = 0;
+  }
+
+  /** A kick or notification landed: the vCPU stops at a boundary now. */
+  private preempt(cpu: number): void {
+    const now = this.scheduler.now();
+    const name = this.spinning[cpu];
+    if (name !== null) {
+      this.stopSpinning(cpu, name);
+      this.scheduleStep(cpu, now);
+      return;
+    }
+    if (this.stepEvent[cpu] === 0 || this.stepAt[cpu]! <= now) return;
+    const vcpu = this.vcpus[cpu]!;
+    if (vcpu.lastOp !== 'work') return; // a short instruction: the boundary comes soon enough
+    vcpu.interruptWork(this.stepAt[cpu]! - now);
+    this.scheduleStep(cpu, now);
+  }
+
+  private onKick(cpu: number): void {
+    if (this.phase[cpu] !== 'guest') return; // the hypervisor already has the vCPU
+    this.kickFlag[cpu] = true;
+    this.preempt(cpu);
+  }
+
+  private onNotification(cpu: number): void {
+    if (this.phase[cpu] !== 'guest') return; // synced at the next entry instead
+    this.notifyFlag[cpu] = true;
+    this.preempt(cpu);
+  }
+
+  private wake(cpu: number): void {
+    if (this.phase[cpu] !== 'halted' || !this.backend.canWake(cpu)) return;
+    this.phase[cpu] = 'exited';
+    this.traceEvent(cpu, 'wake');
+    this.scheduleStep(cpu, this.scheduler.now() + this.cost(this.costs.wakeLatencyNs));
+  }
+
+  // ---- events from the local APICs -----------------------------------------------------------
+
+  private onCpuEvent(e: CpuEvent): void {
+    const cpu = e.cpu;
+    switch (e.kind) {
+      case 'interrupt':
+        this.checker.request(cpu, e.vector, false);
+        this.traceEvent(cpu, 'request', e.vector);
+        this.backend.pending(cpu, 'interrupt');
+        return;
+      case 'coalesced': {
+        const verdict = this.checker.request(cpu, e.vector, true);
+        this.traceEvent(cpu, verdict === 'lost' ? 'lost' : 'coalesced', e.vector);
+        return;
+      }
+      case 'nmi':
+        this.backend.pending(cpu, 'nmi');
+        return;
+      case 'extint':
+        this.backend.pending(cpu, 'extint');
+        return;
+      case 'init':
+        this.onInit(cpu);
+        return;
+      case 'sipi':
+        this.onSipi(cpu, e.vector);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onInit(cpu: number): void {
+    const lapic = this.platform.lapics[cpu]!;
+    const vcpu = this.vcpus[cpu]!;
+    this.traceEvent(cpu, 'init');
+    this.checker.reset(cpu); // INIT clears IRR: nothing is owed any more
+    this.cancelStep(cpu);
+    const name = this.spinning[cpu];
+    if (name !== null) this.stopSpinning(cpu, name);
+    vcpu.init(lapic.isBsp);
+    if (vcpu.state === 'running') {
+      this.phase[cpu] = 'exited';
+      this.scheduleStep(cpu, this.scheduler.now() + this.cost(this.costs.vmExitNs));
+    } else {
+      this.phase[cpu] = 'waiting';
+    }
+  }
+
+  private onSipi(cpu: number, vector: number): void {
+    if (!this.vcpus[cpu]!.sipi()) return;
+    this.traceEvent(cpu, 'sipi', vector);
+    this.phase[cpu] = 'exited';
+    this.scheduleStep(cpu, this.scheduler.now() + this.cost(this.costs.wakeLatencyNs));
+  }
+
+  // ---- the environment the vCPU interpreter sees ---------------------------------------------
+
+  private makeEnv(): VcpuEnv {
+    const m = this;
+    return {
+      get instructionNs() {
+        return m.cost(m.costs.instructionNs);
+      },
+      mmioRead: (cpu, offset) => m.backend.mmioRead(cpu, offset),
+      mmioWrite: (cpu, offset, value) => m.backend.mmioWrite(cpu, offset, value),
+      msrRead: (cpu, msr) => m.backend.msrRead(cpu, msr),
+      msrWrite: (cpu, msr, value) => m.backend.msrWrite(cpu, msr, value),
+      cr8Read: (cpu) => m.backend.cr8Read(cpu),
+      cr8Write: (cpu, value) => m.backend.cr8Write(cpu, value),
+      halt: (cpu) => m.takeExit(cpu, 'hlt'),
+      spin: (cpu, name) => m.startSpinning(cpu, name),
+      read: (name) => m.memory.get(name) ?? 0,
+      write: (name, value) => m.writeMemory(name, value),
+      record: (cpu, label, value) => m.traceEvent(cpu, 'record', value, 0, label),
+      finished: (cpu) => m.traceEvent(cpu, 'done'),
+      fault: (cpu, what) => {
+        m.counters[cpu]!.faults++;
+        m.traceEvent(cpu, 'fault', 0, 0, what);
+      },
+    };
+  }
+
+  private startSpinning(cpu: number, name: string): void {
+    this.spinning[cpu] = name;
+    let set = this.watchers.get(name);
+    if (set === undefined) {
+      set = new Set();
+      this.watchers.set(name, set);
+    }
+    set.add(cpu);
+  }
+
+  private stopSpinning(cpu: number, name: string): void {
+    this.spinning[cpu] = null;
+    this.watchers.get(name)?.delete(cpu);
+  }
+
+  private writeMemory(name: string, value: number): void {
+    this.memory.set(name, value);
+    const set = this.watchers.get(name);
+    if (set === undefined || set.size === 0) return;
+    const waiting = [...set].sort((a, b) => a - b);
+    set.clear();
+    const at = this.scheduler.now() + this.cost(this.costs.instructionNs);
+    for (const cpu of waiting) {
+      this.spinning[cpu] = null;
+      this.scheduleStep(cpu, at);
+    }
+  }
+
+  // ---- the host the backend sees -----------------------------------------------------------
+
+  private makeHost(): BackendHost {
+    const m = this;
+    return {
+      platform: m.platform,
+      costs: m.costs,
+      vcpu: (cpu) => m.vcpus[cpu]!,
+      lapic: (cpu) => m.platform.lapics[cpu]!,
+      inGuest: (cpu) => m.phase[cpu] === 'guest',
+      deliver: (cpu, vector, source) => m.deliver(cpu, vector, source),
+      deliverNmi: (cpu) => {
+        m.vcpus[cpu]!.deliverNmi();
+        m.counters[cpu]!.handlerEntries++;
+        m.deliveredNow[cpu] = true;
+        m.traceEvent(cpu, 'nmi');
+      },
+      exit: (cpu, reason) => m.takeExit(cpu, reason),
+      kick: (cpu) => {
+        if (m.phase[cpu] === 'guest') m.scheduler.schedule(m.scheduler.now() + m.cost(m.costs.ipiLatencyNs), m.kickFns[cpu]!);
+      },
+      notify: (cpu) => {
+        if (m.phase[cpu] === 'guest') m.scheduler.schedule(m.scheduler.now() + m.cost(m.costs.ipiLatencyNs), m.notifyFns[cpu]!);
+      },
+      takeKick: (cpu) => {
+        const k = m.kickFlag[cpu]!;
+        m.kickFlag[cpu] = false;
+        return k;
+      },
+      takeNotification: (cpu) => {
+        const k = m.notifyFlag[cpu]!;
+        m.notifyFlag[cpu] = false;
+        return k;
+      },
+      wake: (cpu) => m.wake(cpu),
+      count: (cpu, what: Counted) => {
+        m.counters[cpu]![what]++;
+      },
+      trace: (cpu, kind, a, b, label) => m.traceEvent(cpu, kind, a, b, label),
+    };
+  }
+
+  private deliver(cpu: number, vector: number, source: DeliverySource): void {
+    this.vcpus[cpu]!.deliverInterrupt(vector);
+    this.counters[cpu]!.handlerEntries++;
+    this.deliveredNow[cpu] = true;
+    this.traceEvent(cpu, 'deliver', vector, source === 'extint' ? 1 : 0);
+    if (source !== 'lapic') return;
+    if (this.checker.delivered(cpu, vector) === 'doubled') this.traceEvent(cpu, 'doubled', vector);
+  }
+
+  // ---- helpers -----------------------------------------------------------------------------
+
+  private deviceAction(action: DeviceAction): () => void {
+    if (action === null || typeof action !== 'object') throw new TypeError('action must be an object');
+    switch (action.kind) {
+      case 'irq':
+        checkInt('action.gsi', action.gsi, 0, Math.max(this.platform.ioapic.pins, 16) - 1);
+        return () => this.platform.setIrq(action.gsi, action.level);
+      case 'msi':
+        return () => this.platform.sendMsi(action.address, action.data);
+      case 'nmi':
+        return () => this.platform.setNmiLine(action.level);
+      default:
+        throw new RangeError(`action.kind must be 'irq', 'msi' or 'nmi', got ${String((action as { kind: unknown }).kind)}`);
+    }
+  }
+
+  /** A cost with the seeded jitter applied. */
+  private cost(base: number): number {
+    if (this.costs.jitter === 0 || base === 0) return base;
+    return base + this.prng.below(Math.floor(base * this.costs.jitter) + 1);
+  }
+
+  private allDone(): boolean {
+    let loaded = 0;
+    for (let cpu = 0; cpu < this.vcpus.length; cpu++) {
+      if (this.phase[cpu] === 'idle') continue;
+      loaded++;
+      if (this.phase[cpu] !== 'done') return false;
+    }
+    return loaded > 0;
+  }
+
+  private settle(): void {
+    for (let cpu = 0; cpu < this.vcpus.length; cpu++) {
+      for (const v of this.checker.settle(cpu, (vector) => this.backend.holds(cpu, vector))) this.traceEvent(cpu, 'lost', v);
+    }
+  }
+
+  private traceEvent(cpu: number, kind: TraceKind, a = 0, b = 0, label?: string): void {
+    this.trace.add(this.scheduler.now(), cpu, kind, a, b, label);
+  }
+
+  private checkCpu(cpu: number): void {
+    checkInt('cpu', cpu, 0, this.vcpus.length - 1);
+  }
+}
