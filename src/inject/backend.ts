@@ -87,6 +87,8 @@ export interface BackendHost {
   takeNotification(cpu: number): boolean;
   /** Wakes the vCPU if it is halted and the backend now has something for it. */
   wake(cpu: number): void;
+  /** Adds `ns` to the time the current instruction takes (a virtualized access, say). */
+  charge(cpu: number, ns: number): void;
   /** Counts an event in the vCPU's statistics. */
   count(cpu: number, what: 'injections' | 'interruptWindows' | 'nmiWindows' | 'virtualDeliveries' | 'posted' | 'notifications'): void;
   trace(cpu: number, kind: TraceKind, a?: number, b?: number, label?: string): void;

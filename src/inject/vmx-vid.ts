@@ -119,6 +119,7 @@ export class VmxVidBackend extends BackendBase {
 
   override mmioRead(cpu: number, offset: number): number {
     if ((offset & 0xff0) === APIC_TIMER_CURRENT_COUNT) return super.mmioRead(cpu, offset);
+    this.host.charge(cpu, this.host.costs.apicAccessNs);
     return this.host.lapic(cpu).readRegister(offset); // APIC-register virtualization
   }
 
@@ -134,6 +135,7 @@ export class VmxVidBackend extends BackendBase {
     const lapic = this.host.lapic(cpu);
     if (lapic.mode !== 'x2apic' || msr < MSR_X2APIC_BASE || msr > MSR_X2APIC_LAST) return super.msrRead(cpu, msr);
     if (msr === MSR_X2APIC_BASE + (APIC_TIMER_CURRENT_COUNT >> 4)) return super.msrRead(cpu, msr);
+    this.host.charge(cpu, this.host.costs.apicAccessNs);
     return lapic.readMsr(msr); // x2APIC virtualization with APIC-register virtualization
   }
 
@@ -168,12 +170,14 @@ export class VmxVidBackend extends BackendBase {
 
   /** TPR virtualization: VTPR written, VPPR recomputed, pending virtual interrupts evaluated. */
   private writeTpr(cpu: number, tpr: number): void {
+    this.host.charge(cpu, this.host.costs.apicAccessNs);
     this.host.lapic(cpu).setTpr(tpr);
     this.evaluate(cpu);
   }
 
   /** EOI virtualization; an EOI-induced exit for vectors in the EOI-exit bitmap. */
   private virtualEoi(cpu: number): void {
+    this.host.charge(cpu, this.host.costs.apicAccessNs);
     const lapic = this.host.lapic(cpu);
     const vector = lapic.eoiLocal();
     if (vector >= 0 && this.eoiExits(cpu, vector)) {
@@ -187,6 +191,7 @@ export class VmxVidBackend extends BackendBase {
   /** SELF IPI virtualization (x2APIC): vIRR set, RVI raised, evaluated; no exit. */
   private virtualSelfIpi(cpu: number, value: bigint): boolean {
     if (value > 0xffn) return false;
+    this.host.charge(cpu, this.host.costs.apicAccessNs);
     this.selfIpi = true;
     try {
       if (!this.host.lapic(cpu).writeMsr(MSR_X2APIC_BASE + (APIC_SELF_IPI >> 4), value)) return false;

@@ -173,6 +173,7 @@ export class Machine {
   private readonly notifyFlag: boolean[];
   private readonly exitedNow: boolean[];
   private readonly deliveredNow: boolean[];
+  private readonly charged: number[];
   private readonly spinning: Array<string | null>;
   private readonly watchers = new Map<string, Set<number>>();
   private readonly env: VcpuEnv;
@@ -205,6 +206,7 @@ export class Machine {
     this.notifyFlag = new Array<boolean>(n).fill(false);
     this.exitedNow = new Array<boolean>(n).fill(false);
     this.deliveredNow = new Array<boolean>(n).fill(false);
+    this.charged = new Array<number>(n).fill(0);
     this.spinning = new Array<string | null>(n).fill(null);
     this.stepFns = this.vcpus.map((_, cpu) => () => this.onStep(cpu));
     this.kickFns = this.vcpus.map((_, cpu) => () => this.onKick(cpu));
@@ -351,7 +353,8 @@ export class Machine {
       return;
     }
     if (this.takeDelivered(cpu)) return;
-    const ns = vcpu.step(this.env);
+    this.charged[cpu] = 0;
+    const ns = vcpu.step(this.env) + this.charged[cpu]!;
     if (this.exitedNow[cpu]) {
       this.afterExit(cpu, ns);
       return;
@@ -593,6 +596,9 @@ export class Machine {
         return k;
       },
       wake: (cpu) => m.wake(cpu),
+      charge: (cpu, ns) => {
+        m.charged[cpu]! += m.cost(ns);
+      },
       count: (cpu, what: Counted) => {
         m.counters[cpu]![what]++;
       },
