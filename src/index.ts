@@ -61,3 +61,23 @@ export { DeliveryChecker } from './machine/checker.js';
 export type { CheckerCounts, CheckerVerdict } from './machine/checker.js';
 export { Trace } from './trace/trace.js';
 export type { TraceEvent, TraceKind } from './trace/trace.js';
+export { toChromeTrace, CHROME_PID, chromeTid } from './trace/chrome.js';
+export type { ChromeTrace, ChromeTraceEvent, ChromeTraceOptions, ChromeArgs } from './trace/chrome.js';
+export { toSvg } from './trace/svg.js';
+export type { SvgOptions } from './trace/svg.js';
+export { buildSpans, irrIsrCounters } from './trace/spans.js';
+export type { Span, SpanKind, CounterSample } from './trace/spans.js';
+export {
+  SCENARIOS,
+  SCENARIO_JITTER,
+  DEFAULT_SCENARIO_BACKEND,
+  getScenario,
+  resolveScenarioOptions,
+  prepareScenario,
+  finishScenario,
+  runScenario,
+} from './cli/scenarios/index.js';
+export type { Scenario, ScenarioContext, ScenarioOptions, ScenarioRun, PreparedScenario } from './cli/scenarios/index.js';
+export { formatSummary, formatComparison } from './cli/format.js';
+export { listSections, FORMAT_MAJOR, FORMAT_MINOR, LIBRARY_VERSION } from './codec/container.js';
+export type { SectionInfo } from './codec/container.js';

@@ -37,6 +37,7 @@
  *
  * @module
  */
+import type { Rearm, StateReader, StateWriter } from '../codec/state.js';
 import type { Clock } from '../time/clock.js';
 import { mulAddDivFloor, mulDivFloor, mulMod } from '../time/ratio.js';
 import { TIMER_DIVIDE_WRITABLE, TimerMode } from './registers.js';
@@ -78,6 +79,8 @@ export class ApicTimer {
   private expiryLag = 0;
   private deadline = 0n;
   private eventId = 0;
+  /** When the armed event fires (valid while eventId !== 0). */
+  private eventAt = 0;
   private readonly fireCallback: () => void;
   /** ns per timer-input tick as the reduced fraction nsNum / nsDen (exact arithmetic). */
   private readonly nsNum: number;
@@ -204,7 +207,7 @@ export class ApicTimer {
       this.fire();
       return;
     }
-    if (big <= BigInt(MAX_NS)) this.eventId = this.clock.schedule(Number(big), this.fireCallback);
+    if (big <= BigInt(MAX_NS)) this.arm(Number(big));
   }
 
   /** True while an expiry is scheduled. */
@@ -246,6 +249,7 @@ export class ApicTimer {
 
   private arm(atNs: number): void {
     if (atNs > MAX_NS) return;
+    this.eventAt = atNs;
     this.eventId = this.clock.schedule(atNs, this.fireCallback);
   }
 
@@ -267,6 +271,49 @@ export class ApicTimer {
     }
     // Deliver last: the handler may reprogram the timer, and that must win.
     this.onExpire();
+  }
+
+  /** Writes the timer state (the armed event as its time and original id). */
+  saveState(w: StateWriter): void {
+    w.u8(this.mode).u32(this.initialCount).u8(this.dcr).bool(this.counting);
+    w.uint(this.baseNs).uint(this.baseLag).uint(this.countAtBase).uint(this.expiryLag).u64(this.deadline);
+    w.bool(this.eventId !== 0).uint(this.eventId !== 0 ? this.eventAt : 0).uint(this.eventId);
+  }
+
+  /**
+   * Reads a timer state written by {@link saveState}, checking every field, and returns a
+   * function that applies it (so a failed restore changes nothing).
+   */
+  readState(r: StateReader): (rearm: Rearm) => void {
+    const mode = r.u8('timer.mode', 3);
+    const initialCount = r.u32('timer.initialCount');
+    const dcr = r.u8('timer.divide', 0xff);
+    if ((dcr & ~TIMER_DIVIDE_WRITABLE) !== 0) r.fail('timer.divide', `reserved bits set in ${dcr}`);
+    const counting = r.bool('timer.counting');
+    const baseNs = r.uint('timer.baseNs');
+    const baseLag = r.uint('timer.baseLag');
+    const countAtBase = r.uint('timer.countAtBase', 0xffff_ffff);
+    const expiryLag = r.uint('timer.expiryLag');
+    if (baseLag >= this.nsDen && baseLag !== 0) r.fail('timer.baseLag', `must be below ${this.nsDen}`);
+    if (expiryLag >= this.nsDen && expiryLag !== 0) r.fail('timer.expiryLag', `must be below ${this.nsDen}`);
+    const deadline = r.u64('timer.deadline');
+    const armed = r.bool('timer.armed');
+    const eventAt = r.uint('timer.eventAt');
+    const order = r.uint('timer.eventOrder');
+    return (rearm) => {
+      this.disarm();
+      this.mode = mode;
+      this.initialCount = initialCount;
+      this.dcr = dcr;
+      this.divisor = timerDivisor(dcr);
+      this.counting = counting;
+      this.baseNs = baseNs;
+      this.baseLag = baseLag;
+      this.countAtBase = countAtBase;
+      this.expiryLag = expiryLag;
+      this.deadline = deadline;
+      if (armed) rearm(eventAt, order, () => this.arm(Math.max(eventAt, this.clock.now())));
+    };
   }
 
   /** Whole divided ticks since the base instant: floor(((now - baseNs) * nsDen + lag) / tickFine). */

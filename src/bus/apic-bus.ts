@@ -16,6 +16,7 @@
  *
  * @module
  */
+import type { StateReader, StateWriter } from '../codec/state.js';
 import { checkInt } from '../errors.js';
 import { icrDeliveryMode, icrLogical, icrShorthand, icrVector } from '../apic/icr.js';
 import type { ApicBusPort, LocalApic } from '../apic/local-apic.js';
@@ -66,6 +67,7 @@ export interface ApicBusStats {
 }
 
 const NO_MATCH = -1;
+const BUS_STAT_KEYS = ['ipis', 'messages', 'msis', 'invalidMsis', 'undelivered', 'lowestPriority', 'eoiBroadcasts'] as const;
 
 export class ApicBus implements ApicBusPort, InterruptRouter {
   readonly stats: ApicBusStats = {
@@ -130,6 +132,36 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
     this.physicalDirty = true;
   }
 
+  // ---- snapshots ---------------------------------------------------------------------------
+
+  /** Writes the bus state (arbitration rotor, counters) into a snapshot section. */
+  saveState(w: StateWriter): void {
+    w.u32(this.list.length).uint(this.rotor);
+    const stats = this.stats as unknown as Record<string, number>;
+    for (const key of BUS_STAT_KEYS) w.uint(stats[key]!);
+    for (let i = 0; i < this.list.length; i++) w.uint(this.sent[i]!).uint(this.received[i]!);
+  }
+
+  /** Reads and checks a bus state; returns the function that applies it. */
+  readState(r: StateReader): () => void {
+    const n = r.u32('apics');
+    if (n !== this.list.length) r.fail('apics', `snapshot has ${n} local APICs, this bus ${this.list.length}`);
+    const rotor = r.uint('rotor');
+    const stats = BUS_STAT_KEYS.map((key) => r.uint(`stats.${key}`));
+    const counts: number[] = [];
+    for (let i = 0; i < 2 * n; i++) counts.push(r.uint('ipiCounts'));
+    return () => {
+      this.rotor = rotor;
+      const target = this.stats as unknown as Record<string, number>;
+      BUS_STAT_KEYS.forEach((key, i) => (target[key] = stats[i]!));
+      for (let i = 0; i < n; i++) {
+        this.sent[i] = counts[2 * i]!;
+        this.received[i] = counts[2 * i + 1]!;
+      }
+      this.physicalDirty = true;
+    };
+  }
+
   // ---- statistics --------------------------------------------------------------------------
 
   /** IPIs sent by the APIC attached at `cpu` (ICR writes that reached the bus). */
@@ -163,8 +195,15 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
       case Shorthand.AllExcludingSelf:
         accepted = this.deliverAll(source, mode, vector);
         break;
-      default:
-        accepted = this.deliver(destination >>> 0, icrLogical(icrLow), wide, mode, vector, false, true);
+      default: {
+        const dest = destination >>> 0;
+        // All ones, physical or logical, addresses every APIC. Taken here, before the 32-bit
+        // value is passed on: V8 boxes a number above 2^31 - 1 at every call it does not inline.
+        accepted =
+          dest === (wide ? X2APIC_BROADCAST : XAPIC_BROADCAST)
+            ? this.deliverBroadcast(mode, vector, false, true)
+            : this.deliver(dest, icrLogical(icrLow), wide, mode, vector, false, true);
+      }
     }
     if (accepted === 0) this.stats.undelivered++;
   }
@@ -231,7 +270,7 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
       // Unicast fast path, unless two APICs share an ID (then every match must receive it).
       if (!this.physicalAliased) {
         const target = this.physicalTarget(destination, wide);
-        return target === NO_MATCH ? 0 : this.deliverOne(this.list[target]!, mode, vector, level, ipi);
+        return target === NO_MATCH ? 0 : this.deliverAt(target, mode, vector, level, ipi);
       }
     }
     if (mode === DeliveryMode.LowestPriority) return this.deliverLowest(destination, logical, wide, vector, level, ipi);
@@ -240,8 +279,29 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
     for (let i = 0; i < list.length; i++) {
       const apic = list[i]!;
       const d = destinationFor(apic, destination, wide);
-      if (d !== NO_MATCH && apic.matchesDestination(d, logical)) n += this.deliverOne(apic, mode, vector, level, ipi);
+      if (d !== NO_MATCH && apic.matchesDestination(d, logical)) n += this.deliverAt(i, mode, vector, level, ipi);
     }
+    return n;
+  }
+
+  /**
+   * An all-ones destination: every APIC that is not globally disabled matches it, in either
+   * destination mode and either format (destinationFor maps one broadcast onto the other), so
+   * this is deliver() for that destination without a per-APIC match.
+   */
+  private deliverBroadcast(mode: number, vector: number, level: boolean, ipi: boolean): number {
+    const list = this.list;
+    if (mode === DeliveryMode.LowestPriority) {
+      const c = this.candidates;
+      let count = 0;
+      for (let i = 0; i < list.length; i++) {
+        const apic = list[i]!;
+        if (apic.softwareEnabled && apic.mode !== 'disabled') c[count++] = apic;
+      }
+      return this.arbitrateAndDeliver(count, vector, level, ipi);
+    }
+    let n = 0;
+    for (let i = 0; i < list.length; i++) n += this.deliverAt(i, mode, vector, level, ipi);
     return n;
   }
 
@@ -280,8 +340,7 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
     }
     let n = 0;
     for (let i = 0; i < list.length; i++) {
-      const apic = list[i]!;
-      if (apic !== exclude) n += this.deliverOne(apic, mode, vector, false, true);
+      if (list[i] !== exclude) n += this.deliverAt(i, mode, vector, false, true);
     }
     return n;
   }
@@ -292,6 +351,13 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
     const winner = arbitrate(this.lowestPriorityPolicy, this.candidates, count, vector, this.rotor);
     this.rotor = winner + 1;
     return this.deliverOne(this.candidates[winner]!, DeliveryMode.LowestPriority, vector, level, ipi);
+  }
+
+  /** deliverOne() for the APIC attached at index `i` (no index lookup). */
+  private deliverAt(i: number, mode: number, vector: number, level: boolean, ipi: boolean): number {
+    if (!this.list[i]!.acceptMessage(mode, vector, level)) return 0;
+    if (ipi) this.received[i]!++;
+    return 1;
   }
 
   private deliverOne(apic: LocalApic, mode: number, vector: number, level: boolean, ipi: boolean): number {

@@ -73,7 +73,14 @@ export type Instr =
   /** Jumps to instruction index `to`. */
   | { op: 'jump'; to: number }
   /** Appends an observation (the label and, if given, a variable's value) to the trace. */
-  | { op: 'record'; label: string; var?: string };
+  | { op: 'record'; label: string; var?: string }
+  /**
+   * OUT: writes the byte `value` to I/O port `port` (0..0xFFFF). The 8259A pair and its ELCR
+   * (0x20, 0x21, 0xA0, 0xA1, 0x4D0, 0x4D1) answer; other ports ignore the write. Exits ('io').
+   */
+  | { op: 'out'; port: number; value: number }
+  /** IN: reads a byte from I/O port `port` into variable `into`, if given; unclaimed ports read 0xFF. Exits ('io'). */
+  | { op: 'in'; port: number; into?: string };
 
 export type Op = Instr['op'];
 
@@ -95,7 +102,7 @@ export interface GuestProgram {
 const OPS: ReadonlySet<string> = new Set<Op>([
   'nop', 'sti', 'cli', 'movss', 'hlt', 'iret', 'done', 'work', 'mmio-read', 'mmio-write', 'rdmsr',
   'wrmsr', 'cr8-read', 'cr8-write', 'ipi', 'self-ipi', 'eoi', 'set', 'inc', 'wait', 'branch', 'jump',
-  'record',
+  'record', 'out', 'in',
 ]);
 const CMPS: ReadonlySet<string> = new Set<Cmp>(['eq', 'ne', 'lt', 'le', 'gt', 'ge']);
 const MODES: ReadonlySet<string> = new Set<IpiMode>(['fixed', 'lowest', 'nmi', 'init', 'sipi', 'smi']);
@@ -223,6 +230,14 @@ function validateInstr(at: string, instr: Instr, length: number): void {
     case 'record':
       name('label', instr.label, false);
       name('var', instr.var, true);
+      return;
+    case 'out':
+      int('port', instr.port, 0, 0xffff);
+      int('value', instr.value, 0, 0xff);
+      return;
+    case 'in':
+      int('port', instr.port, 0, 0xffff);
+      name('into', instr.into, true);
       return;
     default:
       return;

@@ -22,7 +22,9 @@
  *
  * @module
  */
-import { compare, type GuestProgram, type Instr } from './program.js';
+import type { StateReader, StateWriter } from '../codec/state.js';
+import { SnapshotError } from '../errors.js';
+import { compare, validateProgram, type GuestProgram, type Instr } from './program.js';
 
 /** How a vCPU stands with respect to running its program. */
 export type VcpuState = 'idle' | 'running' | 'wait-for-sipi' | 'done';
@@ -53,6 +55,12 @@ export interface VcpuEnv {
   finished(cpu: number): void;
   /** The guest did something a real CPU would fault on (#GP, IRET without a frame...). */
   fault(cpu: number, what: string): void;
+  /** IN from an I/O port (a byte). Without it every port reads 0xFF. */
+  portRead?(cpu: number, port: number): number;
+  /** OUT to an I/O port (a byte). Without it writes are ignored. */
+  portWrite?(cpu: number, port: number, value: number): void;
+  /** A handler returned (IRET): `vector` is its vector (2 for the NMI handler). */
+  returned?(cpu: number, vector: number, nmi: boolean): void;
 }
 
 const FRAME_MAIN = 0;
@@ -87,6 +95,55 @@ const ICR_ASSERT = 1 << 14;
 const ICR_SHORTHAND_SHIFT = 18;
 const IPI_MODE_BITS: Record<string, number> = { fixed: 0, lowest: 1, smi: 2, nmi: 4, init: 5, sipi: 6 };
 const SHORTHAND_BITS: Record<string, number> = { none: 0, self: 1, all: 2, others: 3 };
+
+const VCPU_STATES: readonly VcpuState[] = ['idle', 'running', 'wait-for-sipi', 'done'];
+const SHADOWS = ['none', 'sti', 'movss'] as const;
+/** Nested handlers are bounded by the 240 vectors and the NMI, plus main. */
+const MAX_FRAMES = 256;
+
+/** Keys a JSON program must never carry (prototype pollution). */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Parses and validates a program stored in a snapshot. */
+function parseProgram(r: StateReader): GuestProgram {
+  const text = r.str('program');
+  let program: GuestProgram;
+  try {
+    program = JSON.parse(text, (key, value: unknown) => {
+      if (FORBIDDEN_KEYS.has(key)) throw new SnapshotError(`key '${key}' is not allowed`);
+      return value;
+    }) as GuestProgram;
+  } catch (e) {
+    return r.fail('program', e instanceof Error ? e.message : 'is not valid JSON');
+  }
+  try {
+    validateProgram(program);
+  } catch (e) {
+    return r.fail('program', e instanceof Error ? e.message : 'is not a valid program');
+  }
+  return program;
+}
+
+/** The code array a frame block name refers to. */
+function resolveBlock(program: GuestProgram, block: string): Instr[] | undefined {
+  switch (block) {
+    case 'main':
+      return program.main;
+    case 'nmi':
+      return program.nmi;
+    case 'default':
+      return DEFAULT_HANDLER;
+    case 'default-nmi':
+      return DEFAULT_NMI_HANDLER;
+    case 'spurious':
+      return SPURIOUS_HANDLER;
+    default: {
+      const m = /^h(\d{1,3})$/.exec(block);
+      if (m === null) return undefined;
+      return program.handlers?.[Number(m[1])];
+    }
+  }
+}
 
 export class Vcpu {
   /** RFLAGS.IF. */
@@ -162,6 +219,72 @@ export class Vcpu {
   /** Vectors of the handlers currently entered, outermost first. */
   handlerStack(): number[] {
     return this.frames.slice(1).map((f) => (f.kind === FRAME_NMI ? -2 : f.vector));
+  }
+
+  // ---- snapshots -----------------------------------------------------------------------------
+
+  /** Writes the CPU state and its program (as JSON) into a snapshot section. */
+  saveState(w: StateWriter): void {
+    w.str(JSON.stringify(this.program));
+    w.u8(VCPU_STATES.indexOf(this.state)).bool(this.interruptFlag).u8(SHADOWS.indexOf(this.shadow));
+    w.bool(this.nmiBlocked).bool(this.halted).bool(this.x2apic).int(this.workRemaining);
+    w.uint(this.instructions).uint(this.deliveries).str(this.lastOp);
+    w.u32(this.frames.length);
+    for (const f of this.frames) {
+      w.str(this.blockOf(f)).u32(f.pc).u8(f.kind).i32(f.vector).bool(f.savedIf).bool(f.icrHighWritten);
+    }
+  }
+
+  /** Reads and checks a CPU state; returns the function that applies it. */
+  readState(r: StateReader): () => void {
+    const program = parseProgram(r);
+    const state = VCPU_STATES[r.u8('state', VCPU_STATES.length - 1)]!;
+    const interruptFlag = r.bool('if');
+    const shadow = SHADOWS[r.u8('shadow', SHADOWS.length - 1)]!;
+    const nmiBlocked = r.bool('nmiBlocked');
+    const halted = r.bool('halted');
+    const x2apic = r.bool('x2apic');
+    const workRemaining = r.int('workRemaining', -1);
+    const instructions = r.uint('instructions');
+    const deliveries = r.uint('deliveries');
+    const lastOp = r.str('lastOp', 32);
+    const count = r.count('frames', MAX_FRAMES);
+    const frames: Frame[] = [];
+    for (let i = 0; i < count; i++) {
+      const block = r.str('frame.block', 16);
+      const code = resolveBlock(program, block);
+      if (code === undefined) r.fail('frame.block', `unknown code block '${block}'`);
+      const pc = r.u32('frame.pc', code.length);
+      const kind = r.u8('frame.kind', FRAME_NMI);
+      if ((i === 0) !== (kind === FRAME_MAIN)) r.fail('frame.kind', 'only the first frame runs the main program');
+      const vector = r.i32('frame.vector', -1, 255);
+      frames.push({ code, pc, kind, vector, savedIf: r.bool('frame.savedIf'), icrHighWritten: r.bool('frame.icrHigh') });
+    }
+    if (state === 'running' && frames.length === 0) r.fail('frames', 'a running vCPU needs its main frame');
+    return () => {
+      this.program = program;
+      this.state = state;
+      this.interruptFlag = interruptFlag;
+      this.shadow = shadow;
+      this.nmiBlocked = nmiBlocked;
+      this.halted = halted;
+      this.x2apic = x2apic;
+      this.workRemaining = workRemaining;
+      this.instructions = instructions;
+      this.deliveries = deliveries;
+      this.lastOp = lastOp;
+      this.frames = frames;
+    };
+  }
+
+  /** The name of the code block a frame runs, for snapshots. */
+  private blockOf(f: Frame): string {
+    if (f.code === this.program.main) return 'main';
+    if (f.code === this.program.nmi) return 'nmi';
+    if (f.code === DEFAULT_HANDLER) return 'default';
+    if (f.code === DEFAULT_NMI_HANDLER) return 'default-nmi';
+    if (f.code === SPURIOUS_HANDLER) return 'spurious';
+    return `h${f.vector}`;
   }
 
   /** Enters the handler of an external interrupt `vector` through an interrupt gate. */
@@ -313,6 +436,16 @@ export class Vcpu {
         env.record(cpu, instr.label, instr.var === undefined ? 0 : env.read(instr.var));
         frame.pc++;
         return ins;
+      case 'out':
+        frame.pc++;
+        env.portWrite?.(cpu, instr.port, instr.value);
+        return ins;
+      case 'in': {
+        frame.pc++;
+        const v = env.portRead === undefined ? 0xff : env.portRead(cpu, instr.port) & 0xff;
+        if (instr.into !== undefined) env.write(instr.into, v);
+        return ins;
+      }
     }
   }
 
@@ -352,6 +485,7 @@ export class Vcpu {
     }
     const frame = this.frames.pop()!;
     this.interruptFlag = frame.savedIf;
+    env.returned?.(this.cpu, frame.vector, frame.kind === FRAME_NMI);
   }
 
   /** Running off the end: main ends the program; a handler gets an implicit IRET (a guest bug). */

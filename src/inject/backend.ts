@@ -15,6 +15,7 @@
  * @module
  */
 import type { LocalApic } from '../apic/local-apic.js';
+import type { StateReader, StateWriter } from '../codec/state.js';
 import type { Vcpu } from '../guest/vcpu.js';
 import type { Costs } from '../machine/costs.js';
 import type { Platform } from '../platform/platform.js';
@@ -43,7 +44,9 @@ export type ExitReason =
   /** A host IPI (kick) made the vCPU exit so the hypervisor can look at new interrupts. */
   | 'external-interrupt'
   /** The hypervisor asked for an exit to refresh cached state (KVM's IOAPIC scan request). */
-  | 'request';
+  | 'request'
+  /** IN/OUT to an intercepted I/O port (the 8259A pair and ELCR are emulated by the hypervisor). */
+  | 'io';
 
 export const EXIT_REASONS: readonly ExitReason[] = [
   'apic-access',
@@ -56,6 +59,7 @@ export const EXIT_REASONS: readonly ExitReason[] = [
   'nmi-window',
   'external-interrupt',
   'request',
+  'io',
 ];
 
 /** What a new pending event for a vCPU is. */
@@ -117,4 +121,8 @@ export interface InjectionBackend {
   msrWrite(cpu: number, msr: number, value: bigint): boolean;
   cr8Read(cpu: number): number;
   cr8Write(cpu: number, value: number): boolean;
+  /** Writes the hardware and hypervisor state the backend keeps (windows, V_IRQ, RVI, PIR...). */
+  saveState(w: StateWriter): void;
+  /** Reads and checks that state; returns the function that applies it. */
+  readState(r: StateReader): () => void;
 }

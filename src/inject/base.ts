@@ -7,6 +7,7 @@
  * @module
  */
 import { MSR_IA32_APIC_BASE, MSR_IA32_TSC_DEADLINE, MSR_X2APIC_BASE, MSR_X2APIC_LAST } from '../apic/registers.js';
+import type { StateReader, StateWriter } from '../codec/state.js';
 import type { BackendHost, BackendName, ExitReason, InjectionBackend, PendingKind } from './backend.js';
 
 /** Per-vCPU window requests. */
@@ -102,6 +103,23 @@ export abstract class BackendBase implements InjectionBackend {
   cr8Write(cpu: number, value: number): boolean {
     this.host.exit(cpu, 'cr8');
     return this.host.lapic(cpu).setCr8(value);
+  }
+
+  // ---- snapshots ------------------------------------------------------------------------
+
+  saveState(w: StateWriter): void {
+    w.u32(this.windows.length);
+    for (const win of this.windows) w.bool(win.interrupt).bool(win.nmi);
+  }
+
+  readState(r: StateReader): () => void {
+    const n = r.u32('windows', this.windows.length);
+    if (n !== this.windows.length) r.fail('windows', `snapshot has ${n} vCPUs, this machine ${this.windows.length}`);
+    const saved: Windows[] = [];
+    for (let i = 0; i < n; i++) saved.push({ interrupt: r.bool('window.interrupt'), nmi: r.bool('window.nmi') });
+    return () => {
+      this.windows = saved;
+    };
   }
 
   // ---- helpers --------------------------------------------------------------------------

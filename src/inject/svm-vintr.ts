@@ -18,6 +18,7 @@
  * @module
  */
 import { PRIORITY_MASK } from '../apic/registers.js';
+import type { StateReader, StateWriter } from '../codec/state.js';
 import type { ExitReason } from './backend.js';
 import { BackendBase } from './base.js';
 
@@ -117,6 +118,32 @@ export class SvmVintrBackend extends BackendBase {
   override holds(cpu: number, vector: number): boolean {
     const s = this.v[cpu]!;
     return super.holds(cpu, vector) || s.owned === vector || (s.irq && s.vector === vector);
+  }
+
+  override saveState(w: StateWriter): void {
+    super.saveState(w);
+    w.bool(this.intermediateState);
+    for (const s of this.v) {
+      w.bool(s.irq).i32(s.vector).u8(s.prio).u8(s.tpr).u8(s.programmedTpr).i32(s.taken).i32(s.owned);
+    }
+  }
+
+  override readState(r: StateReader): () => void {
+    const base = super.readState(r);
+    if (r.bool('intermediateState') !== this.intermediateState) r.fail('intermediateState', 'differs from this machine');
+    const saved: Vintr[] = this.v.map(() => ({
+      irq: r.bool('vIrq'),
+      vector: r.i32('vIntrVector', NONE, 255),
+      prio: r.u8('vIntrPrio', 15),
+      tpr: r.u8('vTpr', 15),
+      programmedTpr: r.u8('programmedTpr', 15),
+      taken: r.i32('taken', NONE, 255),
+      owned: r.i32('owned', NONE, 255),
+    }));
+    return () => {
+      base();
+      this.v = saved;
+    };
   }
 
   override cr8Read(cpu: number): number {

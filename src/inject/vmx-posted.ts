@@ -12,6 +12,7 @@
  * @module
  */
 import { ACCEL_COALESCED, ACCEL_NOT_TAKEN, ACCEL_POSTED } from '../apic/local-apic.js';
+import type { StateReader, StateWriter } from '../codec/state.js';
 import type { BackendHost, ExitReason, PendingKind } from './backend.js';
 import { VmxVidBackend } from './vmx-vid.js';
 
@@ -78,6 +79,27 @@ export class VmxPostedBackend extends VmxVidBackend {
 
   override holds(cpu: number, vector: number): boolean {
     return super.holds(cpu, vector) || this.posted(cpu, vector);
+  }
+
+  override saveState(w: StateWriter): void {
+    super.saveState(w);
+    for (const d of this.pi) w.u32s(d.pir).bool(d.on);
+  }
+
+  override readState(r: StateReader): () => void {
+    const base = super.readState(r);
+    const saved: PiDesc[] = this.pi.map(() => {
+      const pir = r.u32s('pir', 8);
+      if ((pir[0]! & 0xffff) !== 0) r.fail('pir', 'vectors 0-15 cannot be posted');
+      return { pir, on: r.bool('on') };
+    });
+    return () => {
+      base();
+      saved.forEach((d, cpu) => {
+        this.pi[cpu]!.pir.set(d.pir);
+        this.pi[cpu]!.on = d.on;
+      });
+    };
   }
 
   protected override lapicVectorPending(cpu: number): boolean {

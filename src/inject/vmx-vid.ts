@@ -27,6 +27,7 @@ import {
   MSR_X2APIC_LAST,
   PRIORITY_CLASS_MASK,
 } from '../apic/registers.js';
+import type { StateReader, StateWriter } from '../codec/state.js';
 import { RTE_TRIGGER_LEVEL, destinationOf, vectorOf } from '../ioapic/registers.js';
 import type { BackendHost, ExitReason } from './backend.js';
 import { BackendBase, isApicMsr } from './base.js';
@@ -79,6 +80,33 @@ export class VmxVidBackend extends BackendBase {
     if (this.bitmapGeneration[cpu] !== this.host.platform.ioapic.generation) return 'request';
     this.evaluate(cpu);
     return null;
+  }
+
+  // ---- snapshots -------------------------------------------------------------------------
+
+  override saveState(w: StateWriter): void {
+    super.saveState(w);
+    this.rvi.forEach((rvi, cpu) => {
+      w.i32(rvi).int(this.bitmapGeneration[cpu]!).u32s(this.eoiExit[cpu]!);
+    });
+  }
+
+  override readState(r: StateReader): () => void {
+    const base = super.readState(r);
+    const rvi: number[] = [];
+    const generation: number[] = [];
+    const bitmaps: Uint32Array[] = [];
+    for (let cpu = 0; cpu < this.rvi.length; cpu++) {
+      rvi.push(r.i32('rvi', NONE, 255));
+      generation.push(r.int('eoiExitGeneration', -1));
+      bitmaps.push(r.u32s('eoiExitBitmap', 8));
+    }
+    return () => {
+      base();
+      this.rvi = rvi;
+      this.bitmapGeneration = generation;
+      this.eoiExit = bitmaps;
+    };
   }
 
   // ---- virtual-interrupt delivery -------------------------------------------------------

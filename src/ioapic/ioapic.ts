@@ -12,6 +12,8 @@
  *
  * @module
  */
+import { decodeDevice, encodeDevice } from '../codec/container.js';
+import { RearmQueue, type Rearm, type StateReader, type StateWriter } from '../codec/state.js';
 import { DeliveryMode } from '../apic/message.js';
 import type { InterruptRouter } from '../apic/message.js';
 import { checkBool, checkInt } from '../errors.js';
@@ -61,8 +63,32 @@ export const DEFAULT_STORM_DELAY_NS = 10_000_000;
 const MAX_VECTOR = 0xff;
 /** Largest storm threshold: the per-pin streak counter is a Uint32Array. */
 const MAX_STORM_THRESHOLD = 0xffff_ffff;
+/** The last virtual nanosecond a Clock can schedule (2^53 - 1, as the Scheduler's MAX_TIME_NS). */
+const MAX_TIME_NS = Number.MAX_SAFE_INTEGER;
 /** `stormDeadline` value meaning "no back-off pending". */
 const NO_DEADLINE = -1;
+
+/**
+ * Redirection-entry bits for the per-interrupt paths (setPin, delivery, EOI) as literals: V8 reads
+ * an imported constant through a cell with a hole check at every use; `const enum` members are
+ * inlined by tsc and esbuild. The named originals are in registers.ts.
+ */
+const enum R {
+  VectorMask = 0xff, // RTE_VECTOR_MASK
+  DeliveryModeShift = 8, // RTE_DELIVERY_MODE_SHIFT
+  DeliveryModeMask = 0x7, // RTE_DELIVERY_MODE_MASK
+  DestModeLogical = 1 << 11, // RTE_DEST_MODE_LOGICAL
+  DeliveryStatus = 1 << 12, // RTE_DELIVERY_STATUS
+  PolarityLow = 1 << 13, // RTE_POLARITY_LOW
+  RemoteIrr = 1 << 14, // RTE_REMOTE_IRR
+  TriggerLevel = 1 << 15, // RTE_TRIGGER_LEVEL
+  Masked = 1 << 16, // RTE_MASKED
+  DestShift = 24, // RTE_DEST_SHIFT
+  DestMask = 0xff, // RTE_DEST_MASK
+}
+/** Version of the 'ioapic' snapshot section. */
+const IOAPIC_STATE_VERSION = 1;
+const IOAPIC_STAT_KEYS = ['deliveries', 'unaccepted', 'maskedEdges', 'coalescedLevels', 'reservedModeDrops', 'eois', 'stormDeferrals'] as const;
 
 /** Options for {@link IoApic}. */
 export interface IoApicOptions {
@@ -177,9 +203,12 @@ export class IoApic {
 
   /**
    * A 32-bit guest read at `offset` from the I/O APIC base. Offsets other than IOREGSEL (0x00)
-   * and IOWIN (0x10) read 0; so does the write-only EOI register (0x40). Never throws.
+   * and IOWIN (0x10) read 0; so does the write-only EOI register (0x40). Never throws for a
+   * number.
+   * @throws TypeError if `offset` is not a number at all (host misuse, e.g. a bigint).
    */
   readRegister(offset: number): number {
+    if (typeof offset !== 'number') throw notANumber('offset', offset);
     if (offset === IOREGSEL) return this.ioregsel;
     if (offset === IOWIN) return this.readIndirect(this.ioregsel);
     return 0;
@@ -187,9 +216,13 @@ export class IoApic {
 
   /**
    * A 32-bit guest write at `offset`. `value` is coerced with `>>> 0`. Unknown offsets, and 0x40
-   * on a version 0x11 chip, ignore the write. Never throws.
+   * on a version 0x11 chip, ignore the write. Never throws for numbers.
+   * @throws TypeError if `offset` or `value` is not a number at all (host misuse, e.g. a bigint
+   *   or a string); nothing changes then.
    */
   writeRegister(offset: number, value: number): void {
+    if (typeof offset !== 'number') throw notANumber('offset', offset);
+    if (typeof value !== 'number') throw notANumber('value', value);
     const v = value >>> 0;
     if (offset === IOREGSEL) {
       this.ioregsel = v & IOREGSEL_INDEX_MASK; // bits 31:8 are reserved (§3.1.1)
@@ -210,8 +243,8 @@ export class IoApic {
    *   boolean. Nothing changes when it throws.
    */
   setPin(pin: number, level: boolean): void {
-    checkInt('pin', pin, 0, this.pins - 1);
-    checkBool('level', level);
+    if (typeof pin !== 'number' || (pin >>> 0) !== pin || pin >= this.pins) checkInt('pin', pin, 0, this.pins - 1);
+    if (level !== true && level !== false) checkBool('level', level);
     const low = this.low[pin]!;
     const wasActive = this.isActive(pin, low);
     this.wire[pin] = level ? 1 : 0;
@@ -223,7 +256,7 @@ export class IoApic {
       if (!wasActive) this.edge(pin, low);
       return;
     }
-    if ((low & RTE_REMOTE_IRR) !== 0) {
+    if ((low & R.RemoteIrr) !== 0) {
       // The in-flight interrupt already stands for this assertion.
       if (!wasActive) this.stats.coalescedLevels++;
       return;
@@ -239,7 +272,7 @@ export class IoApic {
    * @throws RangeError if `vector` is not an integer in 0..255.
    */
   eoi(vector: number): void {
-    checkInt('vector', vector, 0, MAX_VECTOR);
+    if (typeof vector !== 'number' || (vector & R.VectorMask) !== vector) checkInt('vector', vector, 0, MAX_VECTOR);
     this.eoiVector(vector);
   }
 
@@ -257,6 +290,75 @@ export class IoApic {
     this.deliveredVector.fill(0);
     this.stormStreak.fill(0);
     this.stormDeadline.fill(NO_DEADLINE);
+  }
+
+  // ---- Snapshots -------------------------------------------------------------------------
+
+  /** The complete state as a snapshot (entries, wire levels, remote IRR, storm back-off). */
+  save(): Uint8Array {
+    return encodeDevice('ioapic', IOAPIC_STATE_VERSION, (w) => this.saveState(w));
+  }
+
+  /** Restores a snapshot made by {@link save}; on a SnapshotError nothing changes. */
+  restore(bytes: Uint8Array): void {
+    const r = decodeDevice(bytes, 'ioapic', IOAPIC_STATE_VERSION);
+    const apply = this.readState(r);
+    r.end();
+    const q = new RearmQueue();
+    apply(q.rearm);
+    q.flush();
+  }
+
+  /** Writes the state into a snapshot section. */
+  saveState(w: StateWriter): void {
+    w.u16(this.pins).u8(this.version).u8(this.ioregsel).u8(this.apicId).uint(this.entryGeneration);
+    w.u32s(this.low).u32s(this.high).u8s(this.wire).u8s(this.deliveredVector).u32s(this.stormStreak);
+    for (let pin = 0; pin < this.pins; pin++) w.int(this.stormDeadline[pin]!);
+    w.uint(this.stormTimerId !== 0 ? this.stormTimerId : 0);
+    const stats = this.stats as unknown as Record<string, number>;
+    for (const key of IOAPIC_STAT_KEYS) w.uint(stats[key]!);
+  }
+
+  /** Reads and checks a state; returns the function that applies it (nothing changes before). */
+  readState(r: StateReader): (rearm: Rearm) => void {
+    const pins = r.u16('pins');
+    if (pins !== this.pins) r.fail('pins', `snapshot has ${pins} pins, this I/O APIC ${this.pins}`);
+    const version = r.u8('version');
+    if (version !== this.version) r.fail('version', `snapshot is of version 0x${version.toString(16)}, this I/O APIC 0x${this.version.toString(16)}`);
+    const ioregsel = r.u8('ioregsel');
+    const apicId = r.u8('id', MAX_ID);
+    const generation = r.uint('generation');
+    const low = r.u32s('entries.low', pins);
+    const high = r.u32s('entries.high', pins);
+    const wire = r.u8s('wire', pins, 1);
+    const delivered = r.u8s('deliveredVector', pins);
+    const streak = r.u32s('stormStreak', pins);
+    const deadlines = new Float64Array(pins);
+    for (let pin = 0; pin < pins; pin++) {
+      const d = r.int('stormDeadline', NO_DEADLINE, MAX_TIME_NS);
+      deadlines[pin] = d;
+      const pending = (low[pin]! & RTE_DELIVERY_STATUS) !== 0;
+      if (pending !== (d !== NO_DEADLINE)) r.fail('stormDeadline', `pin ${pin}: delivery status and the deferred delivery disagree`);
+    }
+    const order = r.uint('stormTimerOrder');
+    const stats = IOAPIC_STAT_KEYS.map((key) => r.uint(`stats.${key}`));
+    return (rearm) => {
+      this.cancelStormTimer();
+      this.ioregsel = ioregsel;
+      this.apicId = apicId;
+      this.entryGeneration = generation;
+      this.low.set(low);
+      this.high.set(high);
+      this.wire.set(wire);
+      this.deliveredVector.set(delivered);
+      this.stormStreak.set(streak);
+      this.stormDeadline.set(deadlines);
+      const target = this.stats as unknown as Record<string, number>;
+      IOAPIC_STAT_KEYS.forEach((key, i) => (target[key] = stats[i]!));
+      let next = NO_DEADLINE;
+      for (const d of deadlines) if (d !== NO_DEADLINE && (next === NO_DEADLINE || d < next)) next = d;
+      if (next !== NO_DEADLINE && this.clock !== undefined) rearm(next, order, () => this.rearmStormTimer());
+    };
   }
 
   // ---- Introspection ---------------------------------------------------------------------
@@ -365,7 +467,7 @@ export class IoApic {
   /** The wire level after polarity: bit 13 set means the line is active when low. */
   private isActive(pin: number, low: number): boolean {
     const high = this.wire[pin] === 1;
-    return (low & RTE_POLARITY_LOW) === 0 ? high : !high;
+    return (low & R.PolarityLow) === 0 ? high : !high;
   }
 
   private lineInactive(pin: number): void {
@@ -375,7 +477,7 @@ export class IoApic {
 
   /** An inactive -> active transition on an edge-triggered entry. */
   private edge(pin: number, low: number): void {
-    if ((low & RTE_MASKED) !== 0) {
+    if ((low & R.Masked) !== 0) {
       this.stats.maskedEdges++; // masked edges are not held pending (§3.2.4, bit 16)
       return;
     }
@@ -386,7 +488,7 @@ export class IoApic {
   private serviceLevel(pin: number): void {
     const low = this.low[pin]!;
     if (!isLevelTriggered(low)) return;
-    if ((low & (RTE_MASKED | RTE_REMOTE_IRR | RTE_DELIVERY_STATUS)) !== 0) return;
+    if ((low & (R.Masked | R.RemoteIrr | R.DeliveryStatus)) !== 0) return;
     if (!this.isActive(pin, low)) return;
     this.sendLevel(pin, low);
   }
@@ -401,18 +503,18 @@ export class IoApic {
 
   private sendLevel(pin: number, low: number): void {
     // Set remote IRR before routing so an EOI the router runs synchronously finds it.
-    this.low[pin] = (low | RTE_REMOTE_IRR) >>> 0;
-    this.deliveredVector[pin] = vectorOf(low);
+    this.low[pin] = (low | R.RemoteIrr) >>> 0;
+    this.deliveredVector[pin] = (low & R.VectorMask);
     if (this.route(pin, low, true) > 0) return;
     // Remote IRR records acceptance by a local APIC (§3.2.4, bit 14); nobody accepted.
     this.stats.unaccepted++;
-    this.low[pin] = (this.low[pin]! & ~RTE_REMOTE_IRR) >>> 0;
+    this.low[pin] = (this.low[pin]! & ~R.RemoteIrr) >>> 0;
   }
 
   private route(pin: number, low: number, level: boolean): number {
     this.stats.deliveries++;
-    const logical = (low & RTE_DEST_MODE_LOGICAL) !== 0;
-    return this.bus.routeMessage(destinationOf(this.high[pin]!), logical, deliveryModeOf(low), vectorOf(low), level);
+    const logical = (low & R.DestModeLogical) !== 0;
+    return this.bus.routeMessage((this.high[pin]! >>> R.DestShift) & R.DestMask, logical, (low >>> R.DeliveryModeShift) & R.DeliveryModeMask, low & R.VectorMask, level);
   }
 
   // ---- EOI -------------------------------------------------------------------------------
@@ -420,11 +522,11 @@ export class IoApic {
   private eoiVector(vector: number): void {
     for (let pin = 0; pin < this.pins; pin++) {
       const low = this.low[pin]!;
-      if ((low & RTE_REMOTE_IRR) === 0) continue;
+      if ((low & R.RemoteIrr) === 0) continue;
       // The delivered vector is what the local APIC has in service; the current vector is what
       // the 82093AA compares. Either matches, so reprogramming in the handler strands nothing.
-      if (this.deliveredVector[pin] !== vector && vectorOf(low) !== vector) continue;
-      this.low[pin] = (low & ~RTE_REMOTE_IRR) >>> 0;
+      if (this.deliveredVector[pin] !== vector && (low & R.VectorMask) !== vector) continue;
+      this.low[pin] = (low & ~R.RemoteIrr) >>> 0;
       this.stats.eois++;
       this.afterEoi(pin);
     }
@@ -433,7 +535,7 @@ export class IoApic {
   /** Re-delivers a level interrupt whose line is still active, unless the guest is storming. */
   private afterEoi(pin: number): void {
     const low = this.low[pin]!;
-    if (!isLevelTriggered(low) || (low & RTE_MASKED) !== 0 || !this.isActive(pin, low)) {
+    if (!isLevelTriggered(low) || (low & R.Masked) !== 0 || !this.isActive(pin, low)) {
       this.stormStreak[pin] = 0;
       return;
     }
@@ -448,7 +550,9 @@ export class IoApic {
       this.sendLevel(pin, low); // no time to defer by: stay immediate, only count
       return;
     }
-    this.deferDelivery(pin, this.clock.now() + this.stormDelayNs);
+    // A back-off that would end past the last representable virtual time ends at it instead:
+    // Clock.schedule rejects later times, and a guest EOI must never throw.
+    this.deferDelivery(pin, Math.min(this.clock.now() + this.stormDelayNs, MAX_TIME_NS));
   }
 
   // ---- Storm back-off --------------------------------------------------------------------
@@ -510,9 +614,9 @@ export class IoApic {
  * Fixed and Lowest Priority honour the trigger-mode bit.
  */
 function isLevelTriggered(low: number): boolean {
-  if ((low & RTE_TRIGGER_LEVEL) === 0) return false;
-  const mode = deliveryModeOf(low);
-  return mode === DeliveryMode.Fixed || mode === DeliveryMode.LowestPriority;
+  if ((low & R.TriggerLevel) === 0) return false;
+  const mode = (low >>> R.DeliveryModeShift) & R.DeliveryModeMask;
+  return mode === 0 /* Fixed */ || mode === 1 /* LowestPriority */;
 }
 
 /** Delivery modes 011b and 110b are reserved in a redirection entry (StartUp is ICR-only). */
@@ -521,6 +625,11 @@ function isReservedMode(mode: number): boolean {
 }
 
 // ---- Option checks -----------------------------------------------------------------------
+
+/** MMIO arguments: any number is guest data (coerced like a 32-bit bus); anything else is a host bug. */
+function notANumber(name: string, value: unknown): TypeError {
+  return new TypeError(`${name} must be a number (any number is taken as a 32-bit bus value), got ${value === null ? 'null' : typeof value}`);
+}
 
 function checkRouter(bus: unknown): InterruptRouter {
   if (typeof bus !== 'object' || bus === null || typeof (bus as InterruptRouter).routeMessage !== 'function') {

@@ -15,6 +15,8 @@
  * @module
  */
 
+import type { StateReader, StateWriter } from '../codec/state.js';
+
 export interface CheckerCounts {
   /** Requests that set the architectural bit. */
   requests: number;
@@ -91,6 +93,36 @@ export class DeliveryChecker {
       }
     }
     return lost;
+  }
+
+  saveState(w: StateWriter): void {
+    w.u32(this.pending.length);
+    this.pending.forEach((p, cpu) => {
+      w.u8s(p);
+      const c = this.counts[cpu]!;
+      w.uint(c.requests).uint(c.coalesced).uint(c.delivered).uint(c.lost).uint(c.doubled);
+    });
+  }
+
+  readState(r: StateReader): () => void {
+    const n = r.u32('cpus');
+    if (n !== this.pending.length) r.fail('cpus', `snapshot has ${n} vCPUs, this checker ${this.pending.length}`);
+    const pending: Uint8Array[] = [];
+    const counts: CheckerCounts[] = [];
+    for (let cpu = 0; cpu < n; cpu++) {
+      pending.push(r.u8s('owed', 256, 1));
+      counts.push({
+        requests: r.uint('requests'),
+        coalesced: r.uint('coalesced'),
+        delivered: r.uint('delivered'),
+        lost: r.uint('lost'),
+        doubled: r.uint('doubled'),
+      });
+    }
+    return () => {
+      pending.forEach((p, cpu) => this.pending[cpu]!.set(p));
+      counts.forEach((c, cpu) => Object.assign(this.counts[cpu]!, c));
+    };
   }
 
   /** Forgets everything owed to a CPU (INIT resets its local APIC). */

@@ -16,7 +16,9 @@
  *
  * @module
  */
-import { checkInt } from '../errors.js';
+import { decodeSnapshot, encodeSnapshot, type Section, type SnapshotContainer } from '../codec/container.js';
+import { RearmQueue, StateWriter, type StateReader } from '../codec/state.js';
+import { checkInt, SnapshotError } from '../errors.js';
 import type { LocalApic } from '../apic/local-apic.js';
 import type { GuestProgram } from '../guest/program.js';
 import { validateProgram } from '../guest/program.js';
@@ -107,6 +109,28 @@ export interface MachineStats {
 }
 
 type Phase = 'idle' | 'guest' | 'exited' | 'halted' | 'waiting' | 'done';
+const PHASES: readonly Phase[] = ['idle', 'guest', 'exited', 'halted', 'waiting', 'done'];
+const KICK = 0;
+const NOTIFY = 1;
+/** Version of every 'machine'-kind section this code writes. */
+const MACHINE_STATE_VERSION = 1;
+const COUNTED_KEYS = [
+  'exitCount', 'injections', 'virtualDeliveries', 'interruptWindows', 'nmiWindows', 'posted', 'notifications', 'handlerEntries', 'faults',
+] as const;
+/** Keys a JSON value in a snapshot must never carry (prototype pollution). */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+function parseJson<T>(r: StateReader, field: string): T {
+  const text = r.str(field);
+  try {
+    return JSON.parse(text, (key, value: unknown) => {
+      if (FORBIDDEN_KEYS.has(key)) throw new SnapshotError(`key '${key}' is not allowed`);
+      return value;
+    }) as T;
+  } catch (e) {
+    return r.fail(field, e instanceof Error ? e.message : 'is not valid JSON');
+  }
+}
 
 type Counted = 'injections' | 'interruptWindows' | 'nmiWindows' | 'virtualDeliveries' | 'posted' | 'notifications';
 
@@ -176,6 +200,11 @@ export class Machine {
   private readonly charged: number[];
   private readonly spinning: Array<string | null>;
   private readonly watchers = new Map<string, Set<number>>();
+  /** Kicks and posted-interrupt notifications on their way (a host IPI in flight). */
+  private readonly inFlight: Array<{ cpu: number; kind: number; at: number; id: number }> = [];
+  /** Device actions scheduled with at(), by event id. */
+  private readonly actions = new Map<number, { at: number; action: DeviceAction }>();
+  private readonly options: MachineOptions;
   private readonly env: VcpuEnv;
 
   constructor(opts: MachineOptions) {
@@ -184,6 +213,17 @@ export class Machine {
       throw new RangeError(`backend must be one of ${BACKEND_NAMES.join(', ')}, got ${String(opts.backend)}`);
     }
     this.costs = resolveCosts(opts.costs);
+    this.options = {
+      cpus: opts.cpus,
+      backend: opts.backend,
+      seed: opts.seed ?? 1,
+      ioapicPins: opts.ioapicPins ?? 24,
+      x2apic: opts.x2apic ?? false,
+      costs: { ...this.costs },
+      svmVintr: { intermediateState: opts.svmVintr?.intermediateState === true },
+      ...(opts.lowestPriority === undefined ? {} : { lowestPriority: opts.lowestPriority }),
+      trace: opts.trace ?? true,
+    };
     this.prng = new Prng(checkInt('seed', opts.seed ?? 1, 0, 0xffff_ffff));
     this.scheduler = new Scheduler();
     this.platform = new Platform({
@@ -239,7 +279,17 @@ export class Machine {
   at(atNs: number, action: DeviceAction): void {
     checkInt('atNs', atNs, this.scheduler.now(), Number.MAX_SAFE_INTEGER);
     const run = this.deviceAction(action);
-    this.scheduler.schedule(atNs, run);
+    const copy = JSON.parse(JSON.stringify(action)) as DeviceAction;
+    this.scheduleAction(atNs, copy, run);
+  }
+
+  private scheduleAction(atNs: number, action: DeviceAction, run: () => void): void {
+    const entry = { at: atNs, action, id: 0 };
+    entry.id = this.scheduler.schedule(atNs, () => {
+      this.actions.delete(entry.id);
+      run();
+    });
+    this.actions.set(entry.id, entry);
   }
 
   /**
@@ -322,6 +372,183 @@ export class Machine {
       return { deliverable: false, reason: 'interrupt-shadow', message: 'an STI or MOV SS shadow blocks interrupts for one instruction' };
     }
     return base;
+  }
+
+  // ---- snapshots -----------------------------------------------------------------------------
+
+  /**
+   * The whole machine as a versioned, self-describing snapshot: options, PRNG, virtual time,
+   * every device, every vCPU with its program and program counters, shared memory, the backend's
+   * hardware state (V_IRQ, RVI, EOI-exit bitmaps, PIR/ON), in-flight kicks and device events,
+   * the checker and the trace. `Machine.restore(bytes).run(t)` continues exactly as this machine
+   * would (same trace).
+   */
+  snapshot(): Uint8Array {
+    const sections: Section[] = [];
+    const section = (name: string, write: (w: StateWriter) => void, optional = false): void => {
+      const w = new StateWriter();
+      write(w);
+      sections.push({ name, version: MACHINE_STATE_VERSION, optional, payload: w.finish() });
+    };
+    section('machine', (w) => {
+      w.str(JSON.stringify(this.options)).u32(this.prng.state).uint(this.scheduler.now());
+    });
+    sections.push(...this.platform.saveSections());
+    this.vcpus.forEach((vcpu, cpu) => section(`vcpu.${cpu}`, (w) => this.saveCpu(w, vcpu, cpu)));
+    section('events', (w) => {
+      w.u32(this.inFlight.length);
+      for (const f of this.inFlight) w.u32(f.cpu).u8(f.kind).uint(f.at).uint(f.id);
+      w.u32(this.actions.size);
+      for (const [id, a] of this.actions) w.str(JSON.stringify(a.action)).uint(a.at).uint(id);
+    });
+    section('memory', (w) => {
+      w.u32(this.memory.size);
+      for (const [name, value] of this.memory) w.str(name).int(value);
+    });
+    section('backend', (w) => {
+      w.str(this.backend.name);
+      this.backend.saveState(w);
+    });
+    section('checker', (w) => this.checker.saveState(w));
+    section('trace', (w) => this.trace.saveState(w), true);
+    return encodeSnapshot('machine', sections);
+  }
+
+  /**
+   * Rebuilds a machine from {@link snapshot}.
+   * @throws SnapshotError naming the section and field for anything truncated, corrupted, of a
+   *   newer format or out of range; nothing else escapes.
+   */
+  static restore(bytes: Uint8Array): Machine {
+    const c = decodeSnapshot(bytes, 'machine');
+    const r = c.reader('machine', MACHINE_STATE_VERSION);
+    const options = parseJson<MachineOptions>(r, 'options');
+    const prngState = r.u32('prng');
+    const time = r.uint('timeNs');
+    r.end();
+    let m: Machine;
+    try {
+      m = new Machine(options);
+    } catch (e) {
+      throw new SnapshotError(`snapshot section 'machine', field 'options': ${e instanceof Error ? e.message : String(e)}`);
+    }
+    m.scheduler.advanceTo(time);
+    m.prng.state = prngState;
+    m.restoreSections(c);
+    return m;
+  }
+
+  private restoreSections(c: SnapshotContainer): void {
+    const n = this.vcpus.length;
+    c.rejectUnknown(
+      (name) =>
+        this.platform.knowsSection(name) ||
+        ['machine', 'events', 'memory', 'backend', 'checker', 'trace'].includes(name) ||
+        /^vcpu\.\d+$/.test(name),
+    );
+    const read = <T>(name: string, fn: (r: StateReader) => T): T => {
+      const r = c.reader(name, MACHINE_STATE_VERSION);
+      const out = fn(r);
+      r.end();
+      return out;
+    };
+    const platform = this.platform.readSections(c);
+    const cpus = this.vcpus.map((vcpu, cpu) => read(`vcpu.${cpu}`, (r) => this.readCpu(r, vcpu, cpu)));
+    const events = read('events', (r) => {
+      const inFlight: Array<{ cpu: number; kind: number; at: number; order: number }> = [];
+      const count = r.count('inFlight', 1 << 20);
+      for (let i = 0; i < count; i++) {
+        inFlight.push({ cpu: r.u32('inFlight.cpu', n - 1), kind: r.u8('inFlight.kind', NOTIFY), at: r.uint('inFlight.at'), order: r.uint('inFlight.order') });
+      }
+      const actions: Array<{ action: DeviceAction; at: number; order: number; run: () => void }> = [];
+      const na = r.count('actions', 1 << 20);
+      for (let i = 0; i < na; i++) {
+        const action = parseJson<DeviceAction>(r, 'action');
+        const at = r.uint('action.at');
+        const order = r.uint('action.order');
+        let run: () => void;
+        try {
+          run = this.deviceAction(action);
+        } catch (e) {
+          return r.fail('action', e instanceof Error ? e.message : String(e));
+        }
+        actions.push({ action, at, order, run });
+      }
+      return { inFlight, actions };
+    });
+    const memory = read('memory', (r) => {
+      const entries: Array<[string, number]> = [];
+      const count = r.count('memory', 1 << 20);
+      for (let i = 0; i < count; i++) entries.push([r.str('memory.name', 4096), r.int('memory.value')]);
+      return entries;
+    });
+    const backend = read('backend', (r) => {
+      const name = r.str('name', 32);
+      if (name !== this.backend.name) r.fail('name', `snapshot backend '${name}' differs from '${this.backend.name}'`);
+      return this.backend.readState(r);
+    });
+    const checker = read('checker', (r) => this.checker.readState(r));
+    const trace = c.has('trace') ? read('trace', (r) => this.trace.readState(r)) : undefined;
+    for (const e of events.inFlight) {
+      if (e.at < this.scheduler.now()) throw new SnapshotError(`snapshot section 'events', field 'inFlight.at': ${e.at} is before the snapshot time`);
+    }
+    for (const a of events.actions) {
+      if (a.at < this.scheduler.now()) throw new SnapshotError(`snapshot section 'events', field 'action.at': ${a.at} is before the snapshot time`);
+    }
+    // Everything is checked: apply, then re-create the timed events in their original order.
+    const q = new RearmQueue();
+    platform(q.rearm);
+    for (const apply of cpus) apply(q.rearm);
+    for (const e of events.inFlight) {
+      q.rearm(e.at, e.order, () => this.sendHostIpi(e.cpu, e.kind, e.at));
+    }
+    for (const a of events.actions) q.rearm(a.at, a.order, () => this.scheduleAction(a.at, a.action, a.run));
+    for (const [name, value] of memory) this.memory.set(name, value);
+    backend();
+    checker();
+    trace?.();
+    q.flush();
+  }
+
+  private saveCpu(w: StateWriter, vcpu: Vcpu, cpu: number): void {
+    vcpu.saveState(w);
+    w.u8(PHASES.indexOf(this.phase[cpu]!));
+    const armed = this.stepEvent[cpu] !== 0;
+    w.bool(armed).uint(armed ? this.stepAt[cpu]! : 0).uint(this.stepEvent[cpu]!);
+    w.bool(this.kickFlag[cpu]!).bool(this.notifyFlag[cpu]!).bool(this.deliveredNow[cpu]!);
+    const spin = this.spinning[cpu];
+    w.bool(spin !== null).str(spin ?? '');
+    const c = this.counters[cpu]!;
+    for (const r of EXIT_REASONS) w.uint(c.exits[r]);
+    for (const key of COUNTED_KEYS) w.uint(c[key]);
+  }
+
+  private readCpu(r: StateReader, vcpu: Vcpu, cpu: number): (rearm: (at: number, order: number, fn: () => void) => void) => void {
+    const applyVcpu = vcpu.readState(r);
+    const phase = PHASES[r.u8('phase', PHASES.length - 1)]!;
+    const armed = r.bool('step.armed');
+    const at = r.uint('step.at');
+    const order = r.uint('step.order');
+    if (armed && at < this.scheduler.now()) r.fail('step.at', `${at} is before the snapshot time`);
+    const kick = r.bool('kick');
+    const notify = r.bool('notify');
+    const delivered = r.bool('deliveredNow');
+    const spinning = r.bool('spinning');
+    const spinVar = r.str('spinVar', 4096);
+    const exits = EXIT_REASONS.map((reason) => r.uint(`exits.${reason}`));
+    const counted = COUNTED_KEYS.map((key) => r.uint(key));
+    return (rearm) => {
+      applyVcpu();
+      this.phase[cpu] = phase;
+      this.kickFlag[cpu] = kick;
+      this.notifyFlag[cpu] = notify;
+      this.deliveredNow[cpu] = delivered;
+      if (spinning) this.startSpinning(cpu, spinVar);
+      const c = this.counters[cpu]!;
+      EXIT_REASONS.forEach((reason, i) => (c.exits[reason] = exits[i]!));
+      COUNTED_KEYS.forEach((key, i) => (c[key] = counted[i]!));
+      if (armed) rearm(at, order, () => this.scheduleStep(cpu, at));
+    };
   }
 
   /** The vCPU's local APIC. */
@@ -431,13 +658,36 @@ export class Machine {
     this.scheduleStep(cpu, now);
   }
 
+  /** A host IPI (kick or notification) that lands at `at`. */
+  private sendHostIpi(cpu: number, kind: number, at: number): void {
+    const id = this.scheduler.schedule(at, kind === KICK ? this.kickFns[cpu]! : this.notifyFns[cpu]!);
+    this.inFlight.push({ cpu, kind, at, id });
+  }
+
+  /** The host IPI of this kind that just landed (the earliest in time, then in order). */
+  private landed(cpu: number, kind: number): void {
+    let best = -1;
+    for (let i = 0; i < this.inFlight.length; i++) {
+      const f = this.inFlight[i]!;
+      if (f.cpu !== cpu || f.kind !== kind) continue;
+      if (best < 0) best = i;
+      else {
+        const b = this.inFlight[best]!;
+        if (f.at < b.at || (f.at === b.at && f.id < b.id)) best = i;
+      }
+    }
+    if (best >= 0) this.inFlight.splice(best, 1);
+  }
+
   private onKick(cpu: number): void {
+    this.landed(cpu, KICK);
     if (this.phase[cpu] !== 'guest') return; // the hypervisor already has the vCPU
     this.kickFlag[cpu] = true;
     this.preempt(cpu);
   }
 
   private onNotification(cpu: number): void {
+    this.landed(cpu, NOTIFY);
     if (this.phase[cpu] !== 'guest') return; // synced at the next entry instead
     this.notifyFlag[cpu] = true;
     this.preempt(cpu);
@@ -515,9 +765,17 @@ export class Machine {
         return m.cost(m.costs.instructionNs);
       },
       mmioRead: (cpu, offset) => m.backend.mmioRead(cpu, offset),
-      mmioWrite: (cpu, offset, value) => m.backend.mmioWrite(cpu, offset, value),
+      mmioWrite: (cpu, offset, value) => {
+        m.backend.mmioWrite(cpu, offset, value);
+        // Traced for the trace's ISR view (trace/chrome.ts).
+        if (offset === 0xb0 && m.platform.lapics[cpu]!.mode === 'xapic') m.traceEvent(cpu, 'eoi');
+      },
       msrRead: (cpu, msr) => m.backend.msrRead(cpu, msr),
-      msrWrite: (cpu, msr, value) => m.backend.msrWrite(cpu, msr, value),
+      msrWrite: (cpu, msr, value) => {
+        const ok = m.backend.msrWrite(cpu, msr, value);
+        if (ok && msr === 0x80b) m.traceEvent(cpu, 'eoi');
+        return ok;
+      },
       cr8Read: (cpu) => m.backend.cr8Read(cpu),
       cr8Write: (cpu, value) => m.backend.cr8Write(cpu, value),
       halt: (cpu) => m.takeExit(cpu, 'hlt'),
@@ -530,6 +788,17 @@ export class Machine {
         m.counters[cpu]!.faults++;
         m.traceEvent(cpu, 'fault', 0, 0, what);
       },
+      // Every hypervisor intercepts the 8259A's ports (it is emulated): IN/OUT exit ('io') and the
+      // access takes effect as the exit is handled. Ports nothing claims read 0xFF.
+      portRead: (cpu, port) => {
+        m.takeExit(cpu, 'io');
+        return isPicPort(port) ? m.platform.pic.ioRead(port) : 0xff;
+      },
+      portWrite: (cpu, port, value) => {
+        m.takeExit(cpu, 'io');
+        if (isPicPort(port)) m.platform.pic.ioWrite(port, value);
+      },
+      returned: (cpu, vector, nmi) => m.traceEvent(cpu, 'iret', vector, nmi ? 1 : 0),
     };
   }
 
@@ -580,10 +849,10 @@ export class Machine {
       },
       exit: (cpu, reason) => m.takeExit(cpu, reason),
       kick: (cpu) => {
-        if (m.phase[cpu] === 'guest') m.scheduler.schedule(m.scheduler.now() + m.cost(m.costs.ipiLatencyNs), m.kickFns[cpu]!);
+        if (m.phase[cpu] === 'guest') m.sendHostIpi(cpu, KICK, m.scheduler.now() + m.cost(m.costs.ipiLatencyNs));
       },
       notify: (cpu) => {
-        if (m.phase[cpu] === 'guest') m.scheduler.schedule(m.scheduler.now() + m.cost(m.costs.ipiLatencyNs), m.notifyFns[cpu]!);
+        if (m.phase[cpu] === 'guest') m.sendHostIpi(cpu, NOTIFY, m.scheduler.now() + m.cost(m.costs.ipiLatencyNs));
       },
       takeKick: (cpu) => {
         const k = m.kickFlag[cpu]!;
@@ -661,4 +930,9 @@ export class Machine {
   private checkCpu(cpu: number): void {
     checkInt('cpu', cpu, 0, this.vcpus.length - 1);
   }
+}
+
+/** The 8259A pair's ports and its ELCR. */
+function isPicPort(port: number): boolean {
+  return port === 0x20 || port === 0x21 || port === 0xa0 || port === 0xa1 || port === 0x4d0 || port === 0x4d1;
 }

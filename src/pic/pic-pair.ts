@@ -10,6 +10,8 @@
  *
  * @module
  */
+import { decodeDevice, encodeDevice } from '../codec/container.js';
+import type { StateReader, StateWriter } from '../codec/state.js';
 import { checkBool, checkInt } from '../errors.js';
 import { Pic8259 } from './pic8259.js';
 import {
@@ -39,8 +41,35 @@ export interface PicPairOptions {
   onOutput?: (level: boolean) => void;
 }
 
+/** Version of the 'pic' snapshot section. */
+const PIC_STATE_VERSION = 1;
+
 /** Bits per chip in the 16-bit views (`elcr`, `lines`). */
 const CHIP_SHIFT = 8;
+
+/**
+ * Literals for the per-interrupt paths (setIrq, acknowledge, the port writes of an EOI): V8
+ * reads an imported constant through a cell with a hole check at every use, and a `switch` on
+ * imported case labels compares through cells too; `const enum` members are inlined by tsc and
+ * esbuild. The named originals are in registers.ts.
+ */
+const enum P {
+  MasterCommand = 0x20, // PIC_MASTER_COMMAND
+  MasterData = 0x21, // PIC_MASTER_DATA
+  SlaveCommand = 0xa0, // PIC_SLAVE_COMMAND
+  SlaveData = 0xa1, // PIC_SLAVE_DATA
+  ElcrMaster = 0x4d0, // ELCR_MASTER
+  ElcrSlave = 0x4d1, // ELCR_SLAVE
+  A0Mask = 0x01, // A0_MASK
+  CascadeIr = 2, // CASCADE_IR
+  SlaveIrqBase = 8, // SLAVE_IRQ_BASE
+  IrqMask = 0x0f, // IRQ_COUNT - 1
+  NoIr = -1, // NO_IR
+  SpuriousIr = 7, // SPURIOUS_IR
+  OpenBus = 0xff, // OPEN_BUS
+  ElcrMasterWritable = 0xf8, // ELCR_MASTER_WRITABLE
+  ElcrSlaveWritable = 0xde, // ELCR_SLAVE_WRITABLE
+}
 
 /** Master and slave 8259A cascaded on master IR2, with the ELCR. */
 export class PicPair {
@@ -88,16 +117,19 @@ export class PicPair {
    * @throws RangeError if `irq` is not an integer 0..15; TypeError if `level` is not a boolean.
    */
   setIrq(irq: number, level: boolean): void {
-    checkInt('irq', irq, 0, IRQ_COUNT - 1);
-    checkBool('level', level);
-    if (irq >= SLAVE_IRQ_BASE) {
-      this.slave.setIrq(irq - SLAVE_IRQ_BASE, level);
-      this.syncCascade();
-    } else if (irq === CASCADE_IR) {
+    if (typeof irq !== 'number' || (irq & P.IrqMask) !== irq) checkInt('irq', irq, 0, IRQ_COUNT - 1);
+    if (level !== true && level !== false) checkBool('level', level);
+    // A wire change that leaves IRR alone (an edge line falling, a request already latched)
+    // cannot change any INT output: the outputs are only re-evaluated when a request changed.
+    if (irq >= P.SlaveIrqBase) {
+      if (!this.slave.setLine(irq - P.SlaveIrqBase, level)) return;
+      if (!this.syncCascade()) return;
+    } else if (irq === P.CascadeIr) {
+      if (level === this.irq2Level) return;
       this.irq2Level = level;
-      this.syncCascade();
-    } else {
-      this.master.setIrq(irq, level);
+      if (!this.syncCascade()) return;
+    } else if (!this.master.setLine(irq, level)) {
+      return;
     }
     this.syncOutput();
   }
@@ -120,14 +152,14 @@ export class PicPair {
   acknowledge(): number {
     const ir = this.master.acknowledgeIr();
     let vector: number;
-    if (ir === NO_IR) {
-      vector = this.master.vectorFor(SPURIOUS_IR);
+    if (ir === P.NoIr) {
+      vector = this.master.vectorFor(P.SpuriousIr);
     } else if (this.master.hasSlaveOn(ir)) {
       vector = this.slaveCycle(ir);
+      this.syncCascade(); // only the slave's half can change the cascade line
     } else {
       vector = this.master.vectorFor(ir);
     }
-    this.syncCascade();
     this.syncOutput();
     return vector;
   }
@@ -160,20 +192,20 @@ export class PicPair {
    */
   ioWrite(port: number, value: number): void {
     switch (port) {
-      case PIC_MASTER_COMMAND:
-      case PIC_MASTER_DATA:
-        this.master.write(port & A0_MASK, value);
+      case P.MasterCommand:
+      case P.MasterData:
+        this.master.write(port & P.A0Mask, value);
         break;
-      case PIC_SLAVE_COMMAND:
-      case PIC_SLAVE_DATA:
-        this.slave.write(port & A0_MASK, value);
+      case P.SlaveCommand:
+      case P.SlaveData:
+        this.slave.write(port & P.A0Mask, value);
         this.syncCascade();
         break;
-      case ELCR_MASTER:
-        this.master.setElcr(value & ELCR_MASTER_WRITABLE);
+      case P.ElcrMaster:
+        this.master.setElcr(value & P.ElcrMasterWritable);
         break;
-      case ELCR_SLAVE:
-        this.slave.setElcr(value & ELCR_SLAVE_WRITABLE);
+      case P.ElcrSlave:
+        this.slave.setElcr(value & P.ElcrSlaveWritable);
         this.syncCascade();
         break;
       default:
@@ -183,6 +215,43 @@ export class PicPair {
   }
 
   /** Both chips and the ELCR back to the power-on state (docs/pic.md); wire levels are kept. */
+  /** The state of both chips and the ELCR as a snapshot. */
+  save(): Uint8Array {
+    return encodeDevice('pic', PIC_STATE_VERSION, (w) => this.saveState(w));
+  }
+
+  /** Restores a snapshot made by {@link save}; on a SnapshotError nothing changes. */
+  restore(bytes: Uint8Array): void {
+    const r = decodeDevice(bytes, 'pic', PIC_STATE_VERSION);
+    const apply = this.readState(r);
+    r.end();
+    apply();
+  }
+
+  /** Writes the state into a snapshot section. */
+  saveState(w: StateWriter): void {
+    this.master.saveState(w);
+    this.slave.saveState(w);
+    w.bool(this.irq2Level).bool(this.outputLevel);
+  }
+
+  /**
+   * Reads and checks a state; returns the function that applies it. The output level is restored
+   * as it was (no `onOutput` call): the devices it drives restore their own input levels.
+   */
+  readState(r: StateReader): () => void {
+    const master = this.master.readState(r, 'master');
+    const slave = this.slave.readState(r, 'slave');
+    const irq2 = r.bool('irq2');
+    const output = r.bool('output');
+    return () => {
+      master();
+      slave();
+      this.irq2Level = irq2;
+      this.outputLevel = output;
+    };
+  }
+
   reset(): void {
     this.master.reset();
     this.slave.reset();
@@ -208,9 +277,9 @@ export class PicPair {
 
   /** The slave's half of a cascaded INTA for cascade address `cascadeId`. */
   private slaveCycle(cascadeId: number): number {
-    if (!this.slave.respondsToCascade(cascadeId)) return OPEN_BUS;
+    if (!this.slave.respondsToCascade(cascadeId)) return P.OpenBus;
     const ir = this.slave.acknowledgeIr();
-    if (ir === NO_IR) return this.slave.vectorFor(SPURIOUS_IR);
+    if (ir === P.NoIr) return this.slave.vectorFor(P.SpuriousIr);
     this.cascadeAfterSlaveAcknowledge();
     return this.slave.vectorFor(ir);
   }
@@ -223,13 +292,13 @@ export class PicPair {
    * bhyve get the same effect by pulsing master IR2 whenever the slave requests.
    */
   private cascadeAfterSlaveAcknowledge(): void {
-    this.master.setIrq(CASCADE_IR, this.irq2Level);
+    this.master.setLine(P.CascadeIr, this.irq2Level);
     this.syncCascade();
   }
 
-  /** Master IR2 = slave INT OR the ISA IRQ2 wire. */
-  private syncCascade(): void {
-    this.master.setIrq(CASCADE_IR, this.irq2Level || this.slave.output);
+  /** Master IR2 = slave INT OR the ISA IRQ2 wire. @returns whether the master's IRR changed. */
+  private syncCascade(): boolean {
+    return this.master.setLine(P.CascadeIr, this.irq2Level || this.slave.output);
   }
 
   private syncOutput(): void {

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import type { StateReader, StateWriter } from '../codec/state.js';
 import { checkBool, checkInt } from '../errors.js';
 import {
   A0_DATA,
@@ -68,6 +69,37 @@ const EXPECT_ICW4 = 4;
 /** ICW1 "c. IR7 input is assigned priority 7": IR0 has the highest priority. */
 const INITIAL_LOWEST_PRIORITY_IR = 7;
 
+/**
+ * Literals for the per-interrupt paths (setIrq, pendingIr, acknowledgeIr, the EOI commands). V8
+ * reads an imported constant through a cell with a hole check at every use, which costs more
+ * than the 8-bit operation it feeds; `const enum` members are inlined by tsc and esbuild. The
+ * named originals are in registers.ts.
+ */
+const enum K {
+  ByteMask = 0xff, // BYTE_MASK
+  IrMask = 0x07, // IR_MASK
+  IrCount = 8, // IR_COUNT
+  NoIr = -1, // NO_IR
+  Icw1Sngl = 0x02, // ICW1_SNGL
+  Icw1Ltim = 0x08, // ICW1_LTIM
+  Icw1Init = 0x10, // ICW1_INIT
+  Icw2VectorBaseMask = 0xf8, // ICW2_VECTOR_BASE_MASK
+  Icw3SlaveIdMask = 0x07, // ICW3_SLAVE_ID_MASK
+  Icw4Aeoi = 0x02, // ICW4_AEOI
+  Icw4Sfnm = 0x10, // ICW4_SFNM
+  Ocw3Select = 0x08, // OCW3_SELECT
+  Ocw2LevelMask = 0x07, // OCW2_LEVEL_MASK
+  Ocw2CommandShift = 5, // OCW2_COMMAND_SHIFT
+  // Ocw2Command values
+  RotateInAeoiClear = 0,
+  NonSpecificEoi = 1,
+  SpecificEoi = 3,
+  RotateInAeoiSet = 4,
+  RotateOnNonSpecificEoi = 5,
+  SetPriority = 6,
+  RotateOnSpecificEoi = 7,
+}
+
 /** One 8259A. */
 export class Pic8259 {
   /** `true` when wired as a master (SP/EN = 1), `false` for a slave. */
@@ -105,6 +137,54 @@ export class Pic8259 {
     this.icw3Value = this.powerOnIcw3;
   }
 
+  // ---- Snapshots -------------------------------------------------------------------------
+
+  /** Writes the chip's state into a snapshot section. */
+  saveState(w: StateWriter): void {
+    w.u8(this.irrBits).u8(this.isrBits).u8(this.imrBits).u8(this.lineBits).u8(this.elcrBits);
+    w.u8(this.icw1Value).u8(this.icw2Value).u8(this.icw3Value).u8(this.icw4Value);
+    w.u8(this.nextIcw).u8(this.lowestIr);
+    w.bool(this.readIsrSelected).bool(this.pollArmed).bool(this.smm).bool(this.rotateAeoi);
+  }
+
+  /** Reads and checks a chip state; returns the function that applies it. */
+  readState(r: StateReader, prefix: string): () => void {
+    const f = (name: string): string => `${prefix}.${name}`;
+    const irr = r.u8(f('irr'));
+    const isr = r.u8(f('isr'));
+    const imr = r.u8(f('imr'));
+    const lines = r.u8(f('lines'));
+    const elcr = r.u8(f('elcr'));
+    const icw1 = r.u8(f('icw1'));
+    const icw2 = r.u8(f('icw2'));
+    const icw3 = r.u8(f('icw3'));
+    const icw4 = r.u8(f('icw4'));
+    const nextIcw = r.u8(f('nextIcw'), EXPECT_ICW4);
+    if (nextIcw === 1) r.fail(f('nextIcw'), 'is not an initialisation step');
+    const lowestIr = r.u8(f('lowestIr'), IR_MASK);
+    const readIsr = r.bool(f('readIsr'));
+    const poll = r.bool(f('pollArmed'));
+    const smm = r.bool(f('specialMaskMode'));
+    const rotateAeoi = r.bool(f('rotateAeoi'));
+    return () => {
+      this.irrBits = irr;
+      this.isrBits = isr;
+      this.imrBits = imr;
+      this.lineBits = lines;
+      this.elcrBits = elcr;
+      this.icw1Value = icw1;
+      this.icw2Value = icw2;
+      this.icw3Value = icw3;
+      this.icw4Value = icw4;
+      this.nextIcw = nextIcw;
+      this.lowestIr = lowestIr;
+      this.readIsrSelected = readIsr;
+      this.pollArmed = poll;
+      this.smm = smm;
+      this.rotateAeoi = rotateAeoi;
+    };
+  }
+
   // ---- Introspection ---------------------------------------------------------------------
 
   /** Interrupt request register: edge requests latched, level requests following their line. */
@@ -129,7 +209,7 @@ export class Pic8259 {
   }
   /** The lines that are level-triggered now: all of them with ICW1.LTIM, else the ELCR bits. */
   get levelMask(): number {
-    return (this.icw1Value & ICW1_LTIM) !== 0 ? BYTE_MASK : this.elcrBits;
+    return (this.icw1Value & K.Icw1Ltim) !== 0 ? K.ByteMask : this.elcrBits;
   }
   /** ICW1 as last written (0 before the first initialisation). */
   get icw1(): number {
@@ -197,7 +277,7 @@ export class Pic8259 {
   }
   /** The INT output pin: some unmasked request beats everything in service. */
   get output(): boolean {
-    return this.pendingIr() !== NO_IR;
+    return this.pendingIr() !== K.NoIr;
   }
 
   // ---- Host side: wires and INTA --------------------------------------------------------
@@ -211,16 +291,27 @@ export class Pic8259 {
    * @throws RangeError if `ir` is not an integer 0..7; TypeError if `level` is not a boolean.
    */
   setIrq(ir: number, level: boolean): void {
-    checkInt('ir', ir, 0, IR_COUNT - 1);
-    checkBool('level', level);
+    if (typeof ir !== 'number' || (ir & K.IrMask) !== ir) checkInt('ir', ir, 0, IR_COUNT - 1);
+    if (level !== true && level !== false) checkBool('level', level);
+    this.setLine(ir, level);
+  }
+
+  /**
+   * {@link setIrq} without the argument checks, for `PicPair`, which has checked them.
+   * @returns whether IRR changed (if not, neither did the INT output).
+   * @internal
+   */
+  setLine(ir: number, level: boolean): boolean {
     const bit = 1 << ir;
-    const wasHigh = (this.lineBits & bit) !== 0;
-    this.lineBits = level ? this.lineBits | bit : this.lineBits & ~bit;
+    const lines = this.lineBits;
+    const irr = this.irrBits;
+    this.lineBits = level ? lines | bit : lines & ~bit;
     if ((this.levelMask & bit) !== 0) {
-      this.irrBits = level ? this.irrBits | bit : this.irrBits & ~bit;
-      return;
+      this.irrBits = level ? irr | bit : irr & ~bit;
+    } else if (level && (lines & bit) === 0) {
+      this.irrBits = irr | bit;
     }
-    if (level && !wasHigh) this.irrBits |= bit;
+    return this.irrBits !== irr;
   }
 
   /**
@@ -245,13 +336,13 @@ export class Pic8259 {
    */
   pendingIr(): number {
     const requests = this.irrBits & ~this.imrBits;
-    if (requests === 0) return NO_IR;
-    const cascadeShield = this.specialFullyNested ? this.cascadeInputs() : 0;
-    if (this.smm) return this.highestIr(requests & ~(this.isrBits & ~cascadeShield));
+    if (requests === 0) return K.NoIr;
+    const cascadeShield = (this.icw4Value & K.Icw4Sfnm) !== 0 ? this.cascadeInputs() : 0;
+    if (this.smm === true) return this.highestIr(requests & ~(this.isrBits & ~cascadeShield));
     const rank = this.rankOf(requests);
-    const ir = this.irAtRank(rank);
+    const ir = (rank + this.lowestIr + 1) & K.IrMask; // irAtRank
     const inService = this.isrBits & ~(cascadeShield & (1 << ir));
-    return rank < this.rankOf(inService) ? ir : NO_IR;
+    return rank < this.rankOf(inService) ? ir : K.NoIr;
   }
 
   /**
@@ -262,12 +353,12 @@ export class Pic8259 {
    */
   acknowledgeIr(): number {
     const ir = this.pendingIr();
-    if (ir === NO_IR) return NO_IR;
+    if (ir === K.NoIr) return K.NoIr;
     const bit = 1 << ir;
     if ((this.levelMask & bit) === 0) this.irrBits &= ~bit;
-    if (!this.autoEoi) {
+    if ((this.icw4Value & K.Icw4Aeoi) === 0) {
       this.isrBits |= bit;
-    } else if (this.rotateAeoi) {
+    } else if (this.rotateAeoi === true) {
       this.lowestIr = ir;
     }
     return ir;
@@ -285,17 +376,17 @@ export class Pic8259 {
 
   /** The vector this chip supplies for `ir` in 8086 mode: ICW2 bits 7:3 and the IR number. */
   vectorFor(ir: number): number {
-    return this.vectorBase | (ir & IR_MASK);
+    return (this.icw2Value & K.Icw2VectorBaseMask) | (ir & K.IrMask);
   }
 
   /** Whether an INTA for `ir` is handed to a slave: master, cascade mode and ICW3 bit `ir`. */
   hasSlaveOn(ir: number): boolean {
-    return ((this.cascadeInputs() >>> (ir & IR_MASK)) & 1) !== 0;
+    return ((this.cascadeInputs() >>> (ir & K.IrMask)) & 1) !== 0;
   }
 
   /** Whether this chip, as a slave in cascade mode, answers cascade address `id` (its ICW3). */
   respondsToCascade(id: number): boolean {
-    return !this.isMaster && !this.singleMode && this.slaveId === id;
+    return this.isMaster === false && (this.icw1Value & K.Icw1Sngl) === 0 && (this.icw3Value & K.Icw3SlaveIdMask) === id;
   }
 
   /**
@@ -336,13 +427,13 @@ export class Pic8259 {
    * @throws RangeError if `a0` is not 0 or 1 (host misuse). Never for any value.
    */
   write(a0: number, value: number): void {
-    checkInt('a0', a0, 0, 1);
-    const byte = value & BYTE_MASK;
-    if (a0 === A0_DATA) {
+    if (a0 !== 0 && a0 !== 1) checkInt('a0', a0, 0, 1);
+    const byte = value & K.ByteMask;
+    if (a0 === 1) {
       this.writeData(byte);
-    } else if ((byte & ICW1_INIT) !== 0) {
+    } else if ((byte & K.Icw1Init) !== 0) {
       this.writeIcw1(byte);
-    } else if ((byte & OCW3_SELECT) !== 0) {
+    } else if ((byte & K.Ocw3Select) !== 0) {
       this.writeOcw3(byte);
     } else {
       this.writeOcw2(byte);
@@ -404,29 +495,30 @@ export class Pic8259 {
   }
 
   private writeOcw2(byte: number): void {
-    const level = byte & OCW2_LEVEL_MASK;
-    switch (byte >>> OCW2_COMMAND_SHIFT) {
-      case Ocw2Command.NonSpecificEoi:
+    const level = byte & K.Ocw2LevelMask;
+    // Cases are the Ocw2Command values (registers.ts) as literals.
+    switch (byte >>> K.Ocw2CommandShift) {
+      case K.NonSpecificEoi:
         this.nonSpecificEoi(false);
         return;
-      case Ocw2Command.RotateOnNonSpecificEoi:
+      case K.RotateOnNonSpecificEoi:
         this.nonSpecificEoi(true);
         return;
-      case Ocw2Command.SpecificEoi:
+      case K.SpecificEoi:
         this.isrBits &= ~(1 << level);
         return;
-      case Ocw2Command.RotateOnSpecificEoi:
+      case K.RotateOnSpecificEoi:
         // L2-L0 is cleared and becomes the lowest priority, whether or not its IS bit was set.
         this.isrBits &= ~(1 << level);
         this.lowestIr = level;
         return;
-      case Ocw2Command.SetPriority:
+      case K.SetPriority:
         this.lowestIr = level;
         return;
-      case Ocw2Command.RotateInAeoiSet:
+      case K.RotateInAeoiSet:
         this.rotateAeoi = true;
         return;
-      case Ocw2Command.RotateInAeoiClear:
+      case K.RotateInAeoiClear:
         this.rotateAeoi = false;
         return;
       default:
@@ -440,9 +532,9 @@ export class Pic8259 {
    * becomes the lowest priority; with nothing in service, nothing happens (no rotation either).
    */
   private nonSpecificEoi(rotate: boolean): void {
-    const candidates = this.smm ? this.isrBits & ~this.imrBits : this.isrBits;
+    const candidates = this.smm === true ? this.isrBits & ~this.imrBits : this.isrBits;
     const ir = this.highestIr(candidates);
-    if (ir === NO_IR) return;
+    if (ir === K.NoIr) return;
     this.isrBits &= ~(1 << ir);
     if (rotate) this.lowestIr = ir;
   }
@@ -469,7 +561,7 @@ export class Pic8259 {
 
   /** A master's IR inputs that have slaves: ICW3 in cascade mode, none otherwise. */
   private cascadeInputs(): number {
-    return this.isMaster && !this.singleMode ? this.icw3Value : 0;
+    return this.isMaster === true && (this.icw1Value & K.Icw1Sngl) === 0 ? this.icw3Value : 0;
   }
 
   /** After an LTIM or ELCR change, level-triggered IRR bits follow their wires again. */
@@ -484,20 +576,20 @@ export class Pic8259 {
    * lowest set bit is the winner.
    */
   private rankOf(mask: number): number {
-    const top = (this.lowestIr + 1) & IR_MASK;
-    const rotated = ((mask >>> top) | (mask << (IR_COUNT - top))) & BYTE_MASK;
-    if (rotated === 0) return IR_COUNT;
+    const top = (this.lowestIr + 1) & K.IrMask;
+    const rotated = ((mask >>> top) | (mask << (K.IrCount - top))) & K.ByteMask;
+    if (rotated === 0) return K.IrCount;
     return 31 - Math.clz32(rotated & -rotated);
   }
 
   /** The highest-priority IR in `mask`, or NO_IR. */
   private highestIr(mask: number): number {
-    const rank = this.rankOf(mask & BYTE_MASK);
-    return rank === IR_COUNT ? NO_IR : this.irAtRank(rank);
+    const rank = this.rankOf(mask & K.ByteMask);
+    return rank === K.IrCount ? K.NoIr : this.irAtRank(rank);
   }
 
   /** The IR that has priority rank `rank` (0..7) under the current rotation. */
   private irAtRank(rank: number): number {
-    return (rank + this.lowestIr + 1) & IR_MASK;
+    return (rank + this.lowestIr + 1) & K.IrMask;
   }
 }

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { checkInt } from '../errors.js';
 import type { LocalApic } from '../apic/local-apic.js';
 import { IRR_WORD, ISR_WORD, vectorWord } from '../apic/page.js';
 import { FIRST_LEGAL_VECTOR, PRIORITY_CLASS_MASK } from '../apic/registers.js';
@@ -47,8 +48,18 @@ function answer(deliverable: boolean, reason: ExplainReason, message: string): E
   return { deliverable, reason, message };
 }
 
-/** Explains the fate of `vector` at one CPU's local APIC (and the I/O APIC feeding it). */
+/**
+ * Explains the fate of `vector` at one CPU's local APIC (and the I/O APIC feeding it).
+ * Reads state only: it never changes anything.
+ * @throws TypeError if `apic` is not a LocalApic or `ioapic` is given and is not an IoApic;
+ *   RangeError (TypeError if not a number) if `vector` is not an integer in 0..255.
+ */
 export function explainVector(apic: LocalApic, vector: number, ioapic?: IoApic): Explanation {
+  if (!isLocalApic(apic)) throw new TypeError(`apic must be a LocalApic, got ${describe(apic)}`);
+  checkInt('vector', vector, 0, 255);
+  if (ioapic !== undefined && !isIoApic(ioapic)) {
+    throw new TypeError(`ioapic must be an IoApic or undefined, got ${describe(ioapic)}`);
+  }
   if (vector < FIRST_LEGAL_VECTOR) {
     return answer(false, 'illegal-vector', `vector ${hex(vector)} is 0-15: the APIC never delivers it (ESR "illegal vector")`);
   }
@@ -101,4 +112,33 @@ function explainIoApic(ioapic: IoApic, vector: number): Explanation | undefined 
     }
   }
   return undefined;
+}
+
+// ---- Argument checks (structural, so that a second copy of the package still passes) --------
+
+function describe(value: unknown): string {
+  return value === null ? 'null' : typeof value;
+}
+
+function isLocalApic(value: unknown): value is LocalApic {
+  const a = value as LocalApic;
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    a.page instanceof Uint32Array &&
+    typeof a.pendingVector === 'function' &&
+    typeof a.extIntPending === 'function' &&
+    typeof a.getTpr === 'function'
+  );
+}
+
+function isIoApic(value: unknown): value is IoApic {
+  const io = value as IoApic;
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof io.pins === 'number' &&
+    typeof io.redirection === 'function' &&
+    typeof io.pinActive === 'function'
+  );
 }

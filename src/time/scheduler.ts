@@ -1,10 +1,29 @@
 /**
  * A deterministic virtual-time event queue.
  *
- * Events live in a binary min-heap keyed by (time, insertion sequence), so two events at the same
- * virtual nanosecond always run in the order they were scheduled, on every machine. Schedule and
- * cancel are O(log n): each event remembers its heap slot, so cancel removes it in place instead
- * of leaving a tombstone that would make the queue grow with guest activity.
+ * Events live in a binary min-heap keyed by (time, id). Ids increase with every schedule, so the
+ * id is also the insertion order: two events at the same virtual nanosecond always run in the
+ * order they were scheduled, on every machine. Schedule and cancel are O(log n): each event
+ * remembers its heap position, so cancel removes it in place instead of leaving a tombstone that
+ * would make the queue grow with guest activity.
+ *
+ * Layout, chosen so that the steady state allocates nothing (a periodic timer re-arms millions of
+ * times per second):
+ * - Each pending event occupies a *slot* of a pool of parallel typed arrays (its id and heap
+ *   position) plus an entry of the callback array. The slot of id `i` is `i mod capacity`: the
+ *   low bits of an id name its slot and the high bits act as a generation tag, so `cancel` finds
+ *   an event with one array read and recognises an id that already ran or was cancelled (the slot
+ *   holds another id or none). When the slot of the next id is taken by a long-lived event, that
+ *   id is skipped: ids stay increasing and are never reused, only not always consecutive.
+ * - The heap is three parallel typed arrays (time, id, slot), so comparisons read contiguous
+ *   numbers and a sift writes no object. A pop walks the hole down along the smaller children
+ *   (Floyd), choosing each child without a branch, then sifts the last entry up.
+ * - The pop of the event being run is finished lazily: while its callback runs, its entry stays
+ *   at the root as a stale placeholder, and if the callback schedules (a periodic timer re-arming
+ *   itself) the new event simply replaces the root and sifts down: one pass instead of a pop and
+ *   a push. Every other operation first finishes the pop ({@link Scheduler.settle}).
+ * - The pool is kept at most half full (which bounds the skipped ids); everything doubles when
+ *   it would not be. Only that growth allocates.
  *
  * @module
  */
@@ -14,18 +33,27 @@ import type { Clock } from './clock.js';
 /** The largest virtual time the scheduler accepts: 2^53 - 1 ns, about 104 days. */
 export const MAX_TIME_NS = Number.MAX_SAFE_INTEGER;
 
-/** The virtual-time scheduler: a {@link Clock} whose time advances only when it is run. */
+const INITIAL_CAPACITY = 64;
+
 export class Scheduler implements Clock {
   private time = 0;
-  private nextSeq = 1;
-  // Parallel arrays indexed by heap slot: no per-event object in the heap itself.
-  private heapTime: number[] = [];
-  private heapSeq: number[] = [];
-  private heapId: number[] = [];
-  // id -> callback and id -> heap slot, for cancel.
-  private readonly callbacks = new Map<number, () => void>();
-  private readonly slotOf = new Map<number, number>();
+  /** The next id to hand out (ids increase: an id is also its event's insertion order). */
   private nextId = 1;
+  /** Pending events. While `staleRoot`, they are at heap positions 1..size, else 0..size-1. */
+  private size = 0;
+  /** The heap root is the entry of the event whose callback is running (see settle()). */
+  private staleRoot = false;
+
+  // The heap, by position: time, id and slot of each pending event (the first `size` entries).
+  private heapTime = new Float64Array(INITIAL_CAPACITY);
+  private heapId = new Float64Array(INITIAL_CAPACITY);
+  private heapSlot = new Int32Array(INITIAL_CAPACITY);
+
+  // The pool, by slot = id mod capacity: the id (0 = free), heap position and callback.
+  private slotId = new Float64Array(INITIAL_CAPACITY);
+  private slotPos = new Int32Array(INITIAL_CAPACITY);
+  private callbacks = emptyCallbacks(INITIAL_CAPACITY);
+  private mask = INITIAL_CAPACITY - 1;
 
   constructor() {}
 
@@ -36,38 +64,54 @@ export class Scheduler implements Clock {
 
   /**
    * Schedules `fn` at absolute virtual time `atNs`.
+   * @returns the event's id: a positive integer, larger than every id returned before.
    * @throws RangeError if `atNs` is not an integer or lies in the past.
    * @throws TypeError if `fn` is not a function.
    */
   schedule(atNs: number, fn: () => void): number {
     checkInt('atNs', atNs, this.time, MAX_TIME_NS);
     if (typeof fn !== 'function') throw new TypeError(`fn must be a function, got ${typeof fn}`);
-    const id = this.nextId++;
-    this.callbacks.set(id, fn);
-    const slot = this.heapTime.length;
-    this.heapTime.push(atNs);
-    this.heapSeq.push(this.nextSeq++);
-    this.heapId.push(id);
-    this.slotOf.set(id, slot);
-    this.siftUp(slot);
+    // While a callback runs, its event's entry is still at the root (staleRoot): count it.
+    if (2 * (this.size + 2) > this.slotId.length) this.grow();
+    const ids = this.slotId;
+    const mask = this.mask;
+    let id = this.nextId;
+    // `id & mask` keeps the low bits exactly for any id below 2^53.
+    while (ids[id & mask] !== 0) id++; // the slot holds a long-lived event: skip this id
+    this.nextId = id + 1;
+    const slot = id & mask;
+    ids[slot] = id;
+    this.callbacks[slot] = fn;
+    if (this.staleRoot) {
+      // The new event (not earlier than now, and the latest id) takes the running one's place.
+      this.staleRoot = false;
+      this.size++;
+      this.siftDown(0, atNs, id, slot);
+    } else {
+      this.siftUp(this.size++, atNs, id, slot);
+    }
     return id;
   }
 
   /** Cancels a scheduled event. Unknown, already-run or already-cancelled ids are ignored. */
   cancel(id: number): void {
-    const slot = this.slotOf.get(id);
-    if (slot === undefined) return;
-    this.removeAt(slot);
+    if (typeof id !== 'number' || !(id > 0)) return;
+    const slot = id & this.mask;
+    if (this.slotId[slot] !== id) return;
+    if (this.staleRoot) this.settle();
+    this.removeAt(this.slotPos[slot]!);
+    this.freeSlot(slot);
   }
 
   /** How many events are waiting. */
   pending(): number {
-    return this.heapTime.length;
+    return this.size;
   }
 
   /** The time of the next event, or `undefined` when the queue is empty. */
   nextEventTime(): number | undefined {
-    return this.heapTime.length > 0 ? this.heapTime[0] : undefined;
+    if (this.staleRoot) this.settle();
+    return this.size > 0 ? this.heapTime[0] : undefined;
   }
 
   /**
@@ -75,12 +119,18 @@ export class Scheduler implements Clock {
    * @returns `false` if the queue was empty.
    */
   step(): boolean {
-    if (this.heapTime.length === 0) return false;
-    const id = this.heapId[0]!;
+    if (this.staleRoot) this.settle();
+    if (this.size === 0) return false;
+    const slot = this.heapSlot[0]!;
     this.time = this.heapTime[0]!;
-    const fn = this.callbacks.get(id)!;
-    this.removeAt(0);
+    const fn = this.callbacks[slot]!;
+    // The event is gone for the callback (pending() excludes it, cancelling its id is a no-op);
+    // its heap entry stays at the root until the callback schedules or returns.
+    this.freeSlot(slot);
+    this.size--;
+    this.staleRoot = true;
     fn();
+    if (this.staleRoot) this.settle();
     return true;
   }
 
@@ -91,7 +141,8 @@ export class Scheduler implements Clock {
    */
   runUntil(ns: number): void {
     checkInt('ns', ns, this.time, MAX_TIME_NS);
-    while (this.heapTime.length > 0 && this.heapTime[0]! <= ns) this.step();
+    if (this.staleRoot) this.settle();
+    while (this.size > 0 && this.heapTime[0]! <= ns) this.step();
     this.time = ns;
   }
 
@@ -109,70 +160,159 @@ export class Scheduler implements Clock {
     this.time = ns;
   }
 
-  private removeAt(slot: number): void {
-    const id = this.heapId[slot]!;
-    this.callbacks.delete(id);
-    this.slotOf.delete(id);
-    const last = this.heapTime.length - 1;
-    if (slot !== last) {
-      this.moveSlot(last, slot);
+  // ---- heap ----------------------------------------------------------------------------------
+
+  /** Removes the entry at heap position `pos` (freeing its slot is the caller's). */
+  private removeAt(pos: number): void {
+    const last = --this.size;
+    if (pos === last) return;
+    const t = this.heapTime[last]!;
+    const id = this.heapId[last]!;
+    const slot = this.heapSlot[last]!;
+    // The last entry fills the hole: it moves up if it beats the hole's parent, else down.
+    if (pos > 0) {
+      const parent = (pos - 1) >> 1;
+      const pt = this.heapTime[parent]!;
+      if (t < pt || (t === pt && id < this.heapId[parent]!)) {
+        this.siftUp(pos, t, id, slot);
+        return;
+      }
     }
-    this.heapTime.pop();
-    this.heapSeq.pop();
-    this.heapId.pop();
-    if (slot < last) {
-      if (!this.siftUp(slot)) this.siftDown(slot);
-    }
+    this.siftDown(pos, t, id, slot);
   }
 
-  private less(a: number, b: number): boolean {
-    const ta = this.heapTime[a]!;
-    const tb = this.heapTime[b]!;
-    return ta < tb || (ta === tb && this.heapSeq[a]! < this.heapSeq[b]!);
-  }
-
-  private moveSlot(from: number, to: number): void {
-    this.heapTime[to] = this.heapTime[from]!;
-    this.heapSeq[to] = this.heapSeq[from]!;
-    const id = this.heapId[from]!;
-    this.heapId[to] = id;
-    this.slotOf.set(id, to);
-  }
-
-  private swap(a: number, b: number): void {
-    const t = this.heapTime[a]!;
-    const s = this.heapSeq[a]!;
-    const i = this.heapId[a]!;
-    this.moveSlot(b, a);
-    this.heapTime[b] = t;
-    this.heapSeq[b] = s;
-    this.heapId[b] = i;
-    this.slotOf.set(i, b);
-  }
-
-  /** @returns true if the entry moved. */
-  private siftUp(slot: number): boolean {
-    let moved = false;
-    while (slot > 0) {
-      const parent = (slot - 1) >> 1;
-      if (!this.less(slot, parent)) break;
-      this.swap(slot, parent);
-      slot = parent;
-      moved = true;
-    }
-    return moved;
-  }
-
-  private siftDown(slot: number): void {
-    const n = this.heapTime.length;
+  /**
+   * Finishes the pop of the event that step() ran (removes the stale root) with Floyd's
+   * bottom-up deletion: the hole walks down to a leaf along the smaller children, one comparison
+   * per level, then the last entry fills it and sifts up, which is short because the last entry
+   * is usually among the latest.
+   */
+  private settle(): void {
+    this.staleRoot = false;
+    const last = this.size; // entries are at 0..size, the root being the stale one
+    if (last === 0) return;
+    const ht = this.heapTime;
+    const hi = this.heapId;
+    const hs = this.heapSlot;
+    const sp = this.slotPos;
+    let pos = 0;
     for (;;) {
-      const l = 2 * slot + 1;
-      if (l >= n) return;
-      const r = l + 1;
-      const child = r < n && this.less(r, l) ? r : l;
-      if (!this.less(child, slot)) return;
-      this.swap(slot, child);
-      slot = child;
+      let child = 2 * pos + 1;
+      if (child >= last) break;
+      if (child + 1 < last) child += rightIsSmaller(ht, hi, child);
+      ht[pos] = ht[child]!;
+      hi[pos] = hi[child]!;
+      const cs = hs[child]!;
+      hs[pos] = cs;
+      sp[cs] = pos;
+      pos = child;
+    }
+    if (pos !== last) this.siftUp(pos, ht[last]!, hi[last]!, hs[last]!);
+  }
+
+  /** Places (t, id, slot) at `pos` or above, moving parents down into the hole. */
+  private siftUp(pos: number, t: number, id: number, slot: number): void {
+    const ht = this.heapTime;
+    const hi = this.heapId;
+    const hs = this.heapSlot;
+    const sp = this.slotPos;
+    while (pos > 0) {
+      const parent = (pos - 1) >> 1;
+      const pt = ht[parent]!;
+      if (pt < t || (pt === t && hi[parent]! < id)) break;
+      ht[pos] = pt;
+      hi[pos] = hi[parent]!;
+      const ps = hs[parent]!;
+      hs[pos] = ps;
+      sp[ps] = pos;
+      pos = parent;
+    }
+    ht[pos] = t;
+    hi[pos] = id;
+    hs[pos] = slot;
+    sp[slot] = pos;
+  }
+
+  /** Places (t, id, slot) at `pos` or below, moving the smaller child up into the hole. */
+  private siftDown(pos: number, t: number, id: number, slot: number): void {
+    const ht = this.heapTime;
+    const hi = this.heapId;
+    const hs = this.heapSlot;
+    const sp = this.slotPos;
+    const n = this.size;
+    for (;;) {
+      let child = 2 * pos + 1;
+      if (child >= n) break;
+      if (child + 1 < n) child += rightIsSmaller(ht, hi, child);
+      const ct = ht[child]!;
+      if (t < ct || (t === ct && id < hi[child]!)) break;
+      ht[pos] = ct;
+      hi[pos] = hi[child]!;
+      const cs = hs[child]!;
+      hs[pos] = cs;
+      sp[cs] = pos;
+      pos = child;
+    }
+    ht[pos] = t;
+    hi[pos] = id;
+    hs[pos] = slot;
+    sp[slot] = pos;
+  }
+
+  // ---- pool ----------------------------------------------------------------------------------
+
+  private freeSlot(slot: number): void {
+    this.slotId[slot] = 0;
+    this.callbacks[slot] = undefined; // drop the reference: the callback may hold a device
+  }
+
+  /** Doubles the heap and the pool, re-placing each pending event at id mod the new capacity. */
+  private grow(): void {
+    const cap = this.slotId.length * 2;
+    const oldIds = this.slotId;
+    const oldPos = this.slotPos;
+    const oldCallbacks = this.callbacks;
+    this.mask = cap - 1;
+    this.slotId = new Float64Array(cap);
+    this.slotPos = new Int32Array(cap);
+    this.callbacks = emptyCallbacks(cap);
+    const heapTime = new Float64Array(cap);
+    heapTime.set(this.heapTime);
+    this.heapTime = heapTime;
+    const heapId = new Float64Array(cap);
+    heapId.set(this.heapId);
+    this.heapId = heapId;
+    this.heapSlot = new Int32Array(cap);
+    // Ids in distinct slots mod the old capacity stay distinct mod the doubled one.
+    for (let s = 0; s < oldIds.length; s++) {
+      const id = oldIds[s]!;
+      if (id === 0) continue;
+      const slot = id & this.mask;
+      const pos = oldPos[s]!;
+      this.slotId[slot] = id;
+      this.slotPos[slot] = pos;
+      this.callbacks[slot] = oldCallbacks[s];
+      this.heapSlot[pos] = slot;
     }
   }
+}
+
+/** A packed (not holey) array of `n` empty callback entries. */
+function emptyCallbacks(n: number): Array<(() => void) | undefined> {
+  const a: Array<(() => void) | undefined> = [];
+  for (let i = 0; i < n; i++) a.push(undefined);
+  return a;
+}
+
+/**
+ * 1 if heap entry `left + 1` orders before entry `left`, else 0, computed without a branch: which
+ * child is smaller is a coin toss, and a mispredicted branch per heap level costs more than the
+ * extra id comparison.
+ */
+function rightIsSmaller(ht: Float64Array, hi: Float64Array, left: number): number {
+  const lt = ht[left]!;
+  const rt = ht[left + 1]!;
+  const smaller = +(rt < lt);
+  // Equal times are rare, so this branch is predictable; only then do the ids decide.
+  return rt !== lt ? smaller : +(hi[left + 1]! < hi[left]!);
 }

@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { toChromeTrace, type ChromeTrace, type ChromeTraceOptions } from './chrome.js';
+import { toSvg, type SvgOptions } from './svg.js';
 
 export type TraceKind =
   /** A fixed interrupt entered IRR (a). */
@@ -14,6 +16,10 @@ export type TraceKind =
   /** A handler was entered for vector a; b = 1 for an ExtINT from the 8259A, 2 for spurious. */
   | 'deliver'
   | 'nmi'
+  /** A handler returned (IRET): a = its vector (2 for the NMI handler), b = 1 for the NMI handler. */
+  | 'iret'
+  /** The guest wrote the local APIC's EOI register (MMIO 0xB0 or x2APIC MSR 0x80B). */
+  | 'eoi'
   /** A VM exit; label = reason. */
   | 'exit'
   | 'entry'
@@ -46,7 +52,17 @@ export interface TraceEvent {
   label?: string;
 }
 
+import type { StateReader, StateWriter } from '../codec/state.js';
+
 const FNV_OFFSET = 0x811c9dc5;
+/** Snapshot codes of the trace kinds; a Record so the compiler insists every kind has one. */
+const KIND_CODES: Record<TraceKind, number> = {
+  request: 0, coalesced: 1, deliver: 2, nmi: 3, exit: 4, entry: 5, inject: 6, vintr: 7, posted: 8, halt: 9,
+  wake: 10, init: 11, sipi: 12, done: 13, lost: 14, doubled: 15, fault: 16, record: 17, iret: 18, eoi: 19,
+};
+const KINDS: readonly TraceKind[] = (Object.keys(KIND_CODES) as TraceKind[]).sort((a, b) => KIND_CODES[a] - KIND_CODES[b]);
+/** A bound on restored traces, so hostile input cannot ask for unbounded memory. */
+const MAX_RESTORED_EVENTS = 50_000_000;
 const FNV_PRIME = 0x01000193;
 
 export class Trace {
@@ -72,6 +88,49 @@ export class Trace {
 
   get length(): number {
     return this.list.length;
+  }
+
+  saveState(w: StateWriter): void {
+    w.bool(this.enabled).u32(this.list.length);
+    for (const e of this.list) {
+      w.uint(e.timeNs).u32(e.cpu).u8(KIND_CODES[e.kind]).int(e.a).int(e.b);
+      w.bool(e.label !== undefined);
+      if (e.label !== undefined) w.str(e.label);
+    }
+  }
+
+  readState(r: StateReader): () => void {
+    const enabled = r.bool('enabled');
+    const n = r.count('events', MAX_RESTORED_EVENTS);
+    const list: TraceEvent[] = [];
+    for (let i = 0; i < n; i++) {
+      const timeNs = r.uint('event.time');
+      const cpu = r.u32('event.cpu');
+      const kind = KINDS[r.u8('event.kind', KINDS.length - 1)]!;
+      const a = r.int('event.a');
+      const b = r.int('event.b');
+      const label = r.bool('event.hasLabel') ? r.str('event.label', 4096) : undefined;
+      list.push(label === undefined ? { timeNs, cpu, kind, a, b } : { timeNs, cpu, kind, a, b, label });
+    }
+    return () => {
+      this.enabled = enabled;
+      this.list.length = 0;
+      for (const e of list) this.list.push(e);
+    };
+  }
+
+  /**
+   * The trace as a Chrome Trace Event JSON object (Perfetto, chrome://tracing): one track per
+   * vCPU, handler and VM-exit spans, exits and checker findings as instants, IRR/ISR counters.
+   * `JSON.stringify` the result. See trace/chrome.ts.
+   */
+  toChromeTrace(opts?: ChromeTraceOptions): ChromeTrace {
+    return toChromeTrace(this.list, opts);
+  }
+
+  /** A self-contained SVG timeline, one lane per vCPU. See trace/svg.ts. */
+  toSvg(opts?: SvgOptions): string {
+    return toSvg(this.list, opts);
   }
 
   /** A 32-bit FNV-1a hash of every event, as 8 hex digits. */
