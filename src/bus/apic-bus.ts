@@ -89,7 +89,15 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
   private readonly eoiListeners: EoiListener[] = [];
   /** Physical ID -> attach index; rebuilt lazily after any routing change. */
   private readonly physical = new Map<number, number>();
+  /**
+   * The same table as an array indexed by ID when the IDs are dense (the usual 0..N-1): an array
+   * read instead of a hash lookup on every unicast. Empty when the IDs are sparse.
+   */
+  private physicalDense = new Int32Array(0);
   private physicalDirty = true;
+  /** The last IPI sender and its attach index: a sender usually sends many IPIs in a row. */
+  private lastSender: LocalApic | undefined = undefined;
+  private lastSenderIndex = -1;
   private physicalAliased = false;
   /** Reused buffer for lowest-priority candidates. */
   private readonly candidates: LocalApic[] = [];
@@ -179,8 +187,13 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
   /** An ICR write (ApicBusPort). */
   sendIpi(source: LocalApic, icrLow: number, destination: number): void {
     this.stats.ipis++;
-    const from = this.index.get(source);
-    if (from !== undefined) this.sent[from]!++;
+    let from = this.lastSenderIndex;
+    if (source !== this.lastSender) {
+      from = this.index.get(source) ?? -1;
+      this.lastSender = source;
+      this.lastSenderIndex = from;
+    }
+    if (from >= 0) this.sent[from]!++;
     const mode = icrDeliveryMode(icrLow);
     const vector = icrVector(icrLow);
     const wide = source.mode === 'x2apic';
@@ -371,8 +384,9 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
 
   /** The attach index of the APIC with this physical ID, or NO_MATCH. */
   private physicalTarget(destination: number, wide: boolean): number {
-    const i = this.physical.get(destination);
-    if (i === undefined) return NO_MATCH;
+    const dense = this.physicalDense;
+    const i = dense.length > 0 ? (destination < dense.length ? dense[destination]! : NO_MATCH) : this.physical.get(destination);
+    if (i === undefined || i === NO_MATCH) return NO_MATCH;
     const apic = this.list[i]!;
     const d = destinationFor(apic, destination, wide);
     return d !== NO_MATCH && apic.matchesDestination(d, false) ? i : NO_MATCH;
@@ -387,6 +401,16 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
       const id = apic.physicalId;
       if (this.physical.has(id)) this.physicalAliased = true;
       else this.physical.set(id, i);
+    }
+    // Dense IDs (at most twice the number of APICs, plus room for a few gaps): an array table.
+    let maxId = -1;
+    for (const id of this.physical.keys()) if (id > maxId) maxId = id;
+    if (maxId >= 0 && maxId < 2 * this.list.length + 64) {
+      const dense = new Int32Array(maxId + 1).fill(NO_MATCH);
+      for (const [id, index] of this.physical) dense[id] = index;
+      this.physicalDense = dense;
+    } else {
+      this.physicalDense = new Int32Array(0);
     }
     this.physicalDirty = false;
   }

@@ -155,8 +155,9 @@ export class PicPair {
     if (ir === P.NoIr) {
       vector = this.master.vectorFor(P.SpuriousIr);
     } else if (this.master.hasSlaveOn(ir)) {
+      // The slave's half re-syncs the cascade line itself when its acknowledge changed it
+      // (cascadeAfterSlaveAcknowledge); the master's half cannot change it.
       vector = this.slaveCycle(ir);
-      this.syncCascade(); // only the slave's half can change the cascade line
     } else {
       vector = this.master.vectorFor(ir);
     }

@@ -277,7 +277,9 @@ export class Pic8259 {
   }
   /** The INT output pin: some unmasked request beats everything in service. */
   get output(): boolean {
-    return this.pendingIr() !== K.NoIr;
+    // No unmasked request (the usual state right after an INTA or EOI) is decided here, small
+    // enough for V8 to inline at every caller; the priority resolver runs only otherwise.
+    return (this.irrBits & ~this.imrBits) !== 0 && this.pendingIr() !== K.NoIr;
   }
 
   // ---- Host side: wires and INTA --------------------------------------------------------
