@@ -60,6 +60,12 @@ export abstract class BackendBase implements InjectionBackend {
     return null;
   }
 
+  /** Whether an interrupt window (or NMI window) is requested for the vCPU (for explain). */
+  windowRequested(cpu: number): boolean {
+    const w = this.windows[cpu]!;
+    return w.interrupt || w.nmi;
+  }
+
   canWake(cpu: number): boolean {
     const lapic = this.host.lapic(cpu);
     const vcpu = this.host.vcpu(cpu);

@@ -31,6 +31,7 @@ import type {
   InjectionBackend,
 } from '../inject/backend.js';
 import { BACKEND_NAMES, EXIT_REASONS } from '../inject/backend.js';
+import { BackendBase } from '../inject/base.js';
 import { SvmEventBackend } from '../inject/svm-event.js';
 import { SvmVintrBackend, type SvmVintrOptions } from '../inject/svm-vintr.js';
 import { VmxEventBackend } from '../inject/vmx-event.js';
@@ -346,32 +347,57 @@ export class Machine {
     return { cpus, total };
   }
 
-  /** Why `vector` is or is not deliverable to `cpu`'s guest now: controller, vCPU and backend. */
+  /**
+   * Why `vector` is or is not deliverable to `cpu`'s guest now: the controllers' answer
+   * (Platform.explain), refined by what the backend holds (V_IRQ, PIR, a requested window) and by
+   * the vCPU (not running, halted or running with IF = 0, interrupt shadow).
+   */
   explain(cpu: number, vector: number): Explanation {
     this.checkCpu(cpu);
+    const held = this.explainBackend(cpu, vector);
+    if (held) return held;
     const base = this.platform.explain(cpu, vector);
+    if (!base.deliverable) return base;
     const vcpu = this.vcpus[cpu]!;
-    if (this.backend instanceof SvmVintrBackend) {
-      const v = this.backend.vintr(cpu);
+    const no = (reason: Explanation['reason'], message: string): Explanation => ({ deliverable: false, reason, message });
+    if (vcpu.state !== 'running') return no('vcpu-not-running', `vCPU ${cpu} is ${vcpu.state}`);
+    if (vcpu.halted && !vcpu.interruptFlag) return no('halted-if-clear', `vCPU ${cpu} executed HLT with IF = 0: only an NMI, INIT or SIPI wakes it`);
+    const window = this.backend instanceof BackendBase && this.backend.windowRequested(cpu);
+    if (!vcpu.interruptFlag) {
+      return window
+        ? no('waiting-for-window', 'the guest runs with IF = 0; an interrupt window is requested, so the vCPU exits and the vector is injected as soon as it sets IF')
+        : no('guest-if-clear', 'the guest runs with RFLAGS.IF = 0');
+    }
+    if (!vcpu.interruptible()) return no('interrupt-shadow', 'an STI or MOV SS shadow blocks interrupts for one instruction');
+    return base;
+  }
+
+  /** What the backend holds outside the virtual APIC's IRR (V_IRQ, a posted-interrupt descriptor). */
+  private explainBackend(cpu: number, vector: number): Explanation | undefined {
+    const b = this.backend;
+    const hex = `0x${vector.toString(16)}`;
+    if (b instanceof SvmVintrBackend) {
+      const v = b.vintr(cpu);
       if (v.taken === vector) {
         return {
           deliverable: false,
           reason: 'vintr-taken-unsynced',
-          message: `the guest took vector 0x${vector.toString(16)} through V_IRQ; the hypervisor moves it from IRR to ISR only at the next exit, so a new request merges into the stale IRR bit`,
+          message: `the guest took vector ${hex} through V_IRQ; the hypervisor moves it from IRR to ISR only at the next exit, so a new request merges into the stale IRR bit`,
         };
       }
+      if (v.irq && v.vector === vector) {
+        const why = v.prio <= v.tpr ? `V_INTR_PRIO ${v.prio} does not beat V_TPR ${v.tpr}` : 'the guest is not interruptible (IF = 0 or a shadow)';
+        return { deliverable: false, reason: 'vintr-pending', message: `vector ${hex} is programmed in V_IRQ but not taken yet: ${why}` };
+      }
     }
-    if (!base.deliverable) return base;
-    if (vcpu.state !== 'running') {
-      return { deliverable: false, reason: 'vcpu-not-running', message: `vCPU ${cpu} is ${vcpu.state}` };
+    if (b instanceof VmxPostedBackend && b.posted(cpu, vector) && !this.platform.lapics[cpu]!.isRequested(vector)) {
+      return {
+        deliverable: false,
+        reason: 'posted-not-synced',
+        message: `vector ${hex} is posted in the PIR; it reaches vIRR at the next posted-interrupt processing or VM entry`,
+      };
     }
-    if (!vcpu.interruptFlag) {
-      return { deliverable: false, reason: 'guest-if-clear', message: 'the guest runs with RFLAGS.IF = 0' };
-    }
-    if (!vcpu.interruptible()) {
-      return { deliverable: false, reason: 'interrupt-shadow', message: 'an STI or MOV SS shadow blocks interrupts for one instruction' };
-    }
-    return base;
+    return undefined;
   }
 
   // ---- snapshots -----------------------------------------------------------------------------

@@ -12,8 +12,11 @@ import { checkInt } from '../errors.js';
 import type { LocalApic } from '../apic/local-apic.js';
 import { IRR_WORD, ISR_WORD, vectorWord } from '../apic/page.js';
 import { FIRST_LEGAL_VECTOR, PRIORITY_CLASS_MASK } from '../apic/registers.js';
+import { LVT_MASKED, LVT_OFFSETS, LVT_VECTOR_MASK, LvtIndex } from '../apic/registers.js';
 import type { IoApic } from '../ioapic/ioapic.js';
-import { RTE_MASKED, RTE_REMOTE_IRR, vectorOf } from '../ioapic/registers.js';
+import { RTE_MASKED, RTE_POLARITY_LOW, RTE_REMOTE_IRR, vectorOf } from '../ioapic/registers.js';
+import type { Pic8259 } from '../pic/pic8259.js';
+import type { PicPair } from '../pic/pic-pair.js';
 
 /** The answer to "is this vector deliverable now, and if not, why?" */
 export interface Explanation {
@@ -34,12 +37,23 @@ export type ExplainReason =
   | 'higher-vector-first'
   | 'ioapic-masked'
   | 'ioapic-remote-irr'
+  | 'ioapic-polarity-inactive'
+  | 'pic-masked'
+  | 'pic-in-service'
+  | 'pic-cascade-blocked'
+  | 'pic-lint0-masked'
+  | 'pic-deliverable'
+  | 'lvt-masked'
   | 'apic-software-disabled'
   | 'not-requested'
   // Reasons the Machine adds (vCPU and backend):
   | 'vcpu-not-running'
+  | 'halted-if-clear'
   | 'guest-if-clear'
   | 'interrupt-shadow'
+  | 'waiting-for-window'
+  | 'posted-not-synced'
+  | 'vintr-pending'
   | 'vintr-taken-unsynced';
 
 const hex = (v: number): string => `0x${v.toString(16).padStart(2, '0')}`;
@@ -54,7 +68,7 @@ function answer(deliverable: boolean, reason: ExplainReason, message: string): E
  * @throws TypeError if `apic` is not a LocalApic or `ioapic` is given and is not an IoApic;
  *   RangeError (TypeError if not a number) if `vector` is not an integer in 0..255.
  */
-export function explainVector(apic: LocalApic, vector: number, ioapic?: IoApic): Explanation {
+export function explainVector(apic: LocalApic, vector: number, ioapic?: IoApic, pic?: PicPair): Explanation {
   if (!isLocalApic(apic)) throw new TypeError(`apic must be a LocalApic, got ${describe(apic)}`);
   checkInt('vector', vector, 0, 255);
   if (ioapic !== undefined && !isIoApic(ioapic)) {
@@ -64,6 +78,8 @@ export function explainVector(apic: LocalApic, vector: number, ioapic?: IoApic):
     return answer(false, 'illegal-vector', `vector ${hex(vector)} is 0-15: the APIC never delivers it (ESR "illegal vector")`);
   }
   if (apic.mode === 'disabled') {
+    const viaPic = pic ? explainPic(pic, apic, vector) : undefined;
+    if (viaPic) return viaPic;
     return answer(false, 'apic-disabled', 'the local APIC is globally disabled (IA32_APIC_BASE.EN = 0)');
   }
   const page = apic.page;
@@ -72,8 +88,10 @@ export function explainVector(apic: LocalApic, vector: number, ioapic?: IoApic):
   if (bit(ISR_WORD)) {
     return answer(false, 'in-service', `vector ${hex(vector)} is in service (ISR); it can be requested again but waits for its EOI`);
   }
-  const source = ioapic ? explainIoApic(ioapic, vector) : undefined;
+  const source = (ioapic ? explainIoApic(ioapic, vector) : undefined) ?? (pic ? explainPic(pic, apic, vector) : undefined);
   if (source) return source;
+  const lvt = explainLvt(apic, vector);
+  if (lvt) return lvt;
   if (!apic.softwareEnabled) {
     return answer(false, 'apic-software-disabled', 'the local APIC is software-disabled (SVR bit 8 = 0): fixed interrupts are dropped on arrival');
   }
@@ -106,6 +124,9 @@ function explainIoApic(ioapic: IoApic, vector: number): Explanation | undefined 
     if (vectorOf(low) !== vector) continue;
     if ((low & RTE_MASKED) !== 0 && ioapic.pinActive(pin)) {
       return answer(false, 'ioapic-masked', `I/O APIC pin ${pin} (vector ${hex(vector)}) is asserted but masked`);
+    }
+    if ((low & RTE_POLARITY_LOW) !== 0 && ioapic.pinLevel(pin) && !ioapic.pinActive(pin)) {
+      return answer(false, 'ioapic-polarity-inactive', `I/O APIC pin ${pin} (vector ${hex(vector)}) is programmed active low and its wire is high: the line reads inactive`);
     }
     if ((low & RTE_REMOTE_IRR) !== 0) {
       return answer(false, 'ioapic-remote-irr', `I/O APIC pin ${pin} (vector ${hex(vector)}) has remote IRR set: it waits for an EOI before delivering again`);
@@ -141,4 +162,49 @@ function isIoApic(value: unknown): value is IoApic {
     typeof io.redirection === 'function' &&
     typeof io.pinActive === 'function'
   );
+}
+
+/** LVT entries whose vector is this one and that are masked. */
+function explainLvt(apic: LocalApic, vector: number): Explanation | undefined {
+  const names = ['timer', 'thermal', 'performance', 'LINT0', 'LINT1', 'error', 'CMCI'];
+  for (const index of [LvtIndex.Timer, LvtIndex.Thermal, LvtIndex.Perf, LvtIndex.Lint0, LvtIndex.Lint1, LvtIndex.Error, LvtIndex.Cmci]) {
+    const lvt = apic.page[LVT_OFFSETS[index]! >> 2]!;
+    if ((lvt & LVT_VECTOR_MASK) === vector && (lvt & LVT_MASKED) !== 0) {
+      return answer(false, 'lvt-masked', `the ${names[index]} LVT entry carries vector ${hex(vector)} but is masked (bit 16)`);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The 8259A path (ExtINT): a vector in a chip's range whose request is held back by the IMR, an
+ * equal or higher priority in service, a blocked cascade, or a masked LINT0.
+ */
+function explainPic(pair: PicPair, apic: LocalApic, vector: number): Explanation | undefined {
+  const chips: Array<[Pic8259, string, number]> = [
+    [pair.master, 'master', 0],
+    [pair.slave, 'slave', 8],
+  ];
+  for (const [chip, name, irqBase] of chips) {
+    if (chip.icw1 === 0 || (vector & ~7) !== chip.vectorBase) continue;
+    const ir = vector & 7;
+    const bit = 1 << ir;
+    const irq = irqBase + ir;
+    if ((chip.irr & bit) === 0) continue;
+    if ((chip.imr & bit) !== 0) return answer(false, 'pic-masked', `IRQ${irq} is requested at the ${name} 8259A but masked in its IMR`);
+    if (chip.pendingIr() !== ir) {
+      return answer(false, 'pic-in-service', `IRQ${irq} waits at the ${name} 8259A: an equal or higher priority request is in service or pending (ISR 0x${chip.isr.toString(16)})`);
+    }
+    if (name === 'slave') {
+      const m = pair.master;
+      if ((m.imr & 4) !== 0 || m.pendingIr() !== 2) {
+        return answer(false, 'pic-cascade-blocked', `IRQ${irq} is ready at the slave 8259A but the master's IR2 (cascade) is masked or outranked`);
+      }
+    }
+    if (apic.mode !== 'disabled' && !apic.extIntPending()) {
+      return answer(false, 'pic-lint0-masked', `IRQ${irq} is ready at the 8259A but the CPU does not see it: LINT0 is masked or not in ExtINT mode, and no I/O APIC ExtINT entry forwards it`);
+    }
+    return answer(true, 'pic-deliverable', `IRQ${irq} is the 8259A's next vector (${hex(vector)}): the next INTA returns it`);
+  }
+  return undefined;
 }

@@ -214,7 +214,7 @@ export class Platform {
   /** Why `vector` is or is not deliverable to `cpu` right now, as far as the controllers go. */
   explain(cpu: number, vector: number): Explanation {
     checkInt('vector', vector, 0, 255);
-    return explainVector(this.lapic(cpu), vector, this.ioapic);
+    return explainVector(this.lapic(cpu), vector, this.ioapic, this.pic);
   }
 
   /** The local APIC of a CPU. @throws RangeError for a CPU index out of range. */
