@@ -18,8 +18,8 @@
  *
  * @module
  */
-import { encodeDevice, decodeDevice } from '../codec/container.js';
-import { RearmQueue, type Rearm, type StateReader, type StateWriter } from '../codec/state.js';
+import { encodeDevice, restoreDevice } from '../codec/container.js';
+import type { Rearm, StateReader, StateWriter } from '../codec/state.js';
 import { checkBool, checkInt, checkU64 } from '../errors.js';
 import type { Clock } from '../time/clock.js';
 import { IcrCheck, checkIcr, icrDeliveryMode, icrLogical, icrShorthand, icrVector } from './icr.js';
@@ -124,6 +124,13 @@ export type ApicMode = 'disabled' | 'xapic' | 'x2apic';
  * INTR should fetch a vector from the 8259A (virtual wire).
  */
 export type LapicEvent = 'interrupt' | 'coalesced' | 'nmi' | 'smi' | 'init' | 'sipi' | 'extint';
+
+/**
+ * Internal state changes a tracer can observe: `isr-set` / `isr-clear` (a = vector, b = PPR after),
+ * `ppr` (a = new PPR, b = TPR), `ipi-send` (a = ICR low, b = destination), `timer-arm`
+ * (a = expiry time in ns), `timer-fire` (a = the LVT timer vector).
+ */
+export type LapicTraceKind = 'isr-set' | 'isr-clear' | 'ppr' | 'ipi-send' | 'timer-arm' | 'timer-fire';
 
 /** A CPU's run state as far as INIT and SIPI are concerned (SDM "MP Initialization"). */
 export type CpuRunState = 'running' | 'wait-for-sipi';
@@ -277,6 +284,7 @@ export class LocalApic {
   private readonly baseAddressMask: bigint;
   private onEvent: ((event: LapicEvent, value: number) => void) | undefined;
   private accel: ApicAccel | undefined;
+  private tracer: ((kind: LapicTraceKind, a: number, b: number) => void) | undefined;
 
   private apicBase = 0n;
   private modeCode = MODE_XAPIC;
@@ -316,10 +324,15 @@ export class LocalApic {
     if (opts.onEvent !== undefined && typeof opts.onEvent !== 'function') {
       throw new TypeError('onEvent must be a function');
     }
+    if (opts.bus !== undefined && !isBusPort(opts.bus)) {
+      throw new TypeError('bus must implement ApicBusPort (attach, sendIpi, broadcastEoi and routingChanged methods)');
+    }
     this.baseAddressMask = ((1n << BigInt(physBits)) - 1n) & ~0xfffn;
     this.onEvent = opts.onEvent;
     this.bus = opts.bus;
-    this.timer = new ApicTimer(clock, timerHz, tscHz, minPeriod, () => this.timerExpired());
+    this.timer = new ApicTimer(clock, timerHz, tscHz, minPeriod, () => this.timerExpired(), (atNs) => {
+      if (this.tracer !== undefined) this.tracer('timer-arm', atNs, 0);
+    });
     this.startInX2apic = x2;
     this.powerOn(bsp, x2);
     this.bus?.attach(this);
@@ -427,6 +440,7 @@ export class LocalApic {
 
   /** The focus processor for a vector is one that has it pending or in service. */
   isFocusFor(vector: number): boolean {
+    if (typeof vector !== 'number' || (vector & 0xff) !== vector) checkInt('vector', vector, 0, 255);
     return this.regs.testIrr(vector) || this.regs.testIsr(vector);
   }
 
@@ -451,6 +465,15 @@ export class LocalApic {
     this.onEvent = fn;
   }
 
+  /**
+   * Installs (or removes) a tracer for internal state changes (ISR, PPR, IPIs sent, timer). With
+   * none installed each site costs one comparison.
+   */
+  setTracer(fn: ((kind: LapicTraceKind, a: number, b: number) => void) | undefined): void {
+    if (fn !== undefined && typeof fn !== 'function') throw new TypeError('fn must be a function');
+    this.tracer = fn;
+  }
+
   /** Installs (or removes) a hardware assist that may take fixed interrupts before IRR. */
   setAccel(accel: ApicAccel | undefined): void {
     if (accel !== undefined && typeof accel.acceptFixed !== 'function') {
@@ -459,19 +482,22 @@ export class LocalApic {
     this.accel = accel;
   }
 
-  /** Whether `vector` is set in IRR. */
+  /** Whether `vector` is set in IRR. @throws RangeError / TypeError unless vector is an integer 0..255. */
   isRequested(vector: number): boolean {
-    return this.regs.testIrr(vector & 0xff);
+    if (typeof vector !== 'number' || (vector & 0xff) !== vector) checkInt('vector', vector, 0, 255);
+    return this.regs.testIrr(vector);
   }
 
   /** Whether `vector` is set in ISR. */
   isInService(vector: number): boolean {
-    return this.regs.testIsr(vector & 0xff);
+    if (typeof vector !== 'number' || (vector & 0xff) !== vector) checkInt('vector', vector, 0, 255);
+    return this.regs.testIsr(vector);
   }
 
   /** Whether `vector` is set in TMR (its last acceptance was level-triggered). */
   isLevelTriggered(vector: number): boolean {
-    return this.regs.testTmr(vector & 0xff);
+    if (typeof vector !== 'number' || (vector & 0xff) !== vector) checkInt('vector', vector, 0, 255);
+    return this.regs.testTmr(vector);
   }
 
   /** The highest vector in service, or -1. */
@@ -516,6 +542,7 @@ export class LocalApic {
     this.regs.setIsr(v);
     // v beat PPR, so it is now the highest in-service class and PPR becomes its class.
     this.setPpr(v & Hot.ClassMask);
+    if (this.tracer !== undefined) this.tracer('isr-set', v, this.ppr);
     return v;
   }
 
@@ -545,6 +572,7 @@ export class LocalApic {
     checkInt('vector', vector, FIRST_LEGAL_VECTOR, 255);
     this.regs.setIsr(vector);
     this.updatePpr();
+    if (this.tracer !== undefined) this.tracer('isr-set', vector, this.ppr);
   }
 
   /**
@@ -584,14 +612,18 @@ export class LocalApic {
     this.stats.eois++;
     this.regs.clearIsr(v);
     this.updatePpr();
+    if (this.tracer !== undefined) this.tracer('isr-clear', v, this.ppr);
     return v;
   }
 
   /**
    * The outward part of the EOI of a level-triggered vector: clears a matching LINT0 remote IRR
    * and broadcasts the EOI to the I/O APICs unless SVR bit 12 suppresses it.
+   * @throws RangeError / TypeError unless vector is an integer 0..255 (checked before anything is
+   *   counted).
    */
   levelEoi(vector: number): void {
+    if (typeof vector !== 'number' || (vector & 0xff) !== vector) checkInt('vector', vector, 0, 255);
     this.lintEoi(vector);
     if (this.suppressesEoiBroadcast) return;
     this.stats.eoiBroadcasts++;
@@ -645,7 +677,9 @@ export class LocalApic {
    * @throws RangeError / TypeError for a vector outside 0..255 or a non-boolean level (host misuse).
    */
   acceptInterrupt(vector: number, level: boolean): void {
-    if ((vector & 0xff) !== vector) checkInt('vector', vector, 0, 255);
+    // Cheap integer tests first; the named-error helpers run only on failure. The typeof test
+    // comes first so that a bigint never reaches a bit operator.
+    if (typeof vector !== 'number' || (vector & 0xff) !== vector) checkInt('vector', vector, 0, 255);
     if (typeof level !== 'boolean') checkBool('level', level);
     this.acceptFixed(vector, level);
   }
@@ -654,13 +688,24 @@ export class LocalApic {
    * Accepts any interrupt message from the bus. `assert` matters only for INIT: a level
    * de-assert INIT is accepted and ignored.
    * @returns whether this APIC accepted it.
+   * @throws RangeError / TypeError unless deliveryMode is an integer 0..7, vector 0..255 and level
+   *   a boolean (host misuse: the bus and the I/O APIC always pass fields of those widths).
    */
   acceptMessage(deliveryMode: number, vector: number, level: boolean): boolean {
+    if (
+      typeof deliveryMode !== 'number' ||
+      typeof vector !== 'number' ||
+      (deliveryMode & 7) !== deliveryMode ||
+      (vector & 0xff) !== vector ||
+      typeof level !== 'boolean'
+    ) {
+      checkMessage(deliveryMode, vector, level);
+    }
     if (this.modeCode === MODE_DISABLED) return false;
     switch (deliveryMode) {
       case DeliveryMode.Fixed:
       case DeliveryMode.LowestPriority:
-        return this.acceptFixed(vector & 0xff, level);
+        return this.acceptFixed(vector, level);
       case DeliveryMode.Nmi:
         this.acceptNmi();
         return true;
@@ -671,7 +716,7 @@ export class LocalApic {
         this.acceptInit();
         return true;
       case DeliveryMode.StartUp:
-        this.acceptSipi(vector & 0xff);
+        this.acceptSipi(vector);
         return true;
       case DeliveryMode.ExtInt:
         return this.acceptExtInt();
@@ -705,8 +750,12 @@ export class LocalApic {
     this.emit('init', 0);
   }
 
-  /** A start-up IPI: starts a CPU in wait-for-SIPI at vector << 12; ignored otherwise. */
+  /**
+   * A start-up IPI: starts a CPU in wait-for-SIPI at vector << 12; ignored otherwise.
+   * @throws RangeError / TypeError unless vector is an integer 0..255 (checked before counting).
+   */
   acceptSipi(vector: number): void {
+    if (typeof vector !== 'number' || (vector & 0xff) !== vector) checkInt('vector', vector, 0, 255);
     if (this.modeCode === MODE_DISABLED) return;
     if (!this.autoInitSipi) {
       this.stats.sipis++;
@@ -792,12 +841,7 @@ export class LocalApic {
    * SnapshotError names the field and this APIC is left unchanged.
    */
   restore(bytes: Uint8Array): void {
-    const r = decodeDevice(bytes, 'local-apic', LAPIC_STATE_VERSION);
-    const apply = this.readState(r);
-    r.end();
-    const q = new RearmQueue();
-    apply(q.rearm);
-    q.flush();
+    restoreDevice(bytes, 'local-apic', LAPIC_STATE_VERSION, (r) => this.readState(r));
   }
 
   /** Writes the state into a snapshot section (used by Platform and Machine snapshots). */
@@ -966,14 +1010,19 @@ export class LocalApic {
   /**
    * A guest write of a 32-bit value to the xAPIC MMIO page. Only aligned writes at the start of
    * a register's 16-byte slot take effect (as bhyve). Reserved bits are ignored; writes to
-   * read-only registers are ignored; writes to unimplemented offsets set ESR bit 7.
-   * @throws RangeError if offset is not an integer 0..0xFFF (host misuse).
+   * read-only registers are ignored; writes to unimplemented offsets set ESR bit 7. Any number
+   * is guest data (coerced to u32 like a 32-bit store).
+   * @throws RangeError if offset is not an integer 0..0xFFF; TypeError if value is not a number
+   *   (host misuse).
    */
   writeRegister(offset: number, value: number): void {
     checkInt('offset', offset, 0, 0xfff);
+    if (typeof value !== 'number') {
+      throw new TypeError(`value must be a number (any number is taken as a 32-bit bus value), got ${value === null ? 'null' : typeof value}`);
+    }
     if (this.modeCode !== MODE_XAPIC) return;
     if ((offset & 0xf) !== 0) return;
-    this.writeXapic(offset, toU32(value));
+    this.writeXapic(offset, value >>> 0);
   }
 
   private readXapic(reg: number): number {
@@ -1305,6 +1354,7 @@ export class LocalApic {
   }
 
   private setPpr(ppr: number): void {
+    if (this.tracer !== undefined && ppr !== this.ppr) this.tracer('ppr', ppr, this.regs.get(Hot.Tpr));
     this.ppr = ppr;
     this.regs.set(Hot.Ppr, ppr);
   }
@@ -1348,6 +1398,7 @@ export class LocalApic {
       return;
     }
     this.stats.ipisSent++;
+    if (this.tracer !== undefined) this.tracer('ipi-send', low, destination);
     const shorthand = icrShorthand(low);
     // IPIs are accepted edge-triggered: Intel converts a level-assert fixed IPI to edge.
     if (shorthand === Shorthand.Self) {
@@ -1427,6 +1478,7 @@ export class LocalApic {
 
   private timerExpired(): void {
     this.stats.timerFires++;
+    if (this.tracer !== undefined) this.tracer('timer-fire', this.regs.get(APIC_LVT_TIMER) & LVT_VECTOR_MASK, 0);
     this.deliverLvt(APIC_LVT_TIMER);
   }
 
@@ -1581,7 +1633,21 @@ function lvtIndexOf(reg: number): number {
   }
 }
 
-/** Guest values are coerced to u32 the way a 32-bit store would truncate them. */
-function toU32(value: number): number {
-  return typeof value === 'number' ? value >>> 0 : 0;
+/** The named errors for a bad fabric message (the slow path of acceptMessage). */
+function checkMessage(deliveryMode: unknown, vector: unknown, level: unknown): void {
+  checkInt('deliveryMode', deliveryMode, 0, 7);
+  checkInt('vector', vector, 0, 255);
+  checkBool('level', level);
+}
+
+/** Whether `bus` has the methods a LocalApic calls on its bus. */
+function isBusPort(bus: unknown): bus is ApicBusPort {
+  if (bus === null || typeof bus !== 'object') return false;
+  const b = bus as Record<string, unknown>;
+  return (
+    typeof b.attach === 'function' &&
+    typeof b.sendIpi === 'function' &&
+    typeof b.broadcastEoi === 'function' &&
+    typeof b.routingChanged === 'function'
+  );
 }

@@ -97,6 +97,8 @@ export class ApicTimer {
     /** Minimum interval between periodic expiries. */
     readonly minPeriodNs: number,
     private readonly onExpire: () => void,
+    /** Told of every expiry the timer arms (for tracing). */
+    private readonly onArm?: (atNs: number) => void,
   ) {
     this.fireCallback = () => this.fire();
     const g = gcd(NS_PER_SECOND, timerHz);
@@ -251,6 +253,7 @@ export class ApicTimer {
     if (atNs > MAX_NS) return;
     this.eventAt = atNs;
     this.eventId = this.clock.schedule(atNs, this.fireCallback);
+    if (this.onArm !== undefined) this.onArm(atNs);
   }
 
   private disarm(): void {

@@ -17,9 +17,9 @@
  * @module
  */
 import type { StateReader, StateWriter } from '../codec/state.js';
-import { checkInt } from '../errors.js';
+import { checkBool, checkInt } from '../errors.js';
 import { icrDeliveryMode, icrLogical, icrShorthand, icrVector } from '../apic/icr.js';
-import type { ApicBusPort, LocalApic } from '../apic/local-apic.js';
+import { LocalApic, type ApicBusPort } from '../apic/local-apic.js';
 import { DeliveryMode, X2APIC_BROADCAST, XAPIC_BROADCAST, type InterruptRouter } from '../apic/message.js';
 import { Shorthand } from '../apic/registers.js';
 import { LOWEST_PRIORITY_POLICIES, arbitrate, type LowestPriorityPolicy } from './lowest-priority.js';
@@ -102,6 +102,7 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
   /** Reused buffer for lowest-priority candidates. */
   private readonly candidates: LocalApic[] = [];
   private rotor = 0;
+  private tracer: ((cpu: number, mode: number, vector: number) => void) | undefined;
 
   constructor(opts: ApicBusOptions = {}) {
     if (opts === null || typeof opts !== 'object') throw new TypeError('opts must be an object');
@@ -110,7 +111,7 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
       throw new RangeError(`lowestPriority must be one of ${LOWEST_PRIORITY_POLICIES.join(', ')}, got ${String(policy)}`);
     }
     this.lowestPriorityPolicy = policy;
-    this.extendedDestId = opts.extendedDestId === true;
+    this.extendedDestId = checkBool('extendedDestId', opts.extendedDestId ?? false);
   }
 
   // ---- wiring ------------------------------------------------------------------------------
@@ -120,14 +121,29 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
     return this.list;
   }
 
-  /** Called by the LocalApic constructor when given this bus. */
+  /**
+   * Called by the LocalApic constructor when given this bus.
+   * @throws TypeError unless apic is a LocalApic; RangeError if it is already attached.
+   */
   attach(apic: LocalApic): void {
+    if (!(apic instanceof LocalApic)) {
+      throw new TypeError(`apic must be a LocalApic, got ${apic === null ? 'null' : typeof apic}`);
+    }
     if (this.index.has(apic)) throw new RangeError('apic is already attached to this bus');
     this.index.set(apic, this.list.length);
     this.list.push(apic);
     this.sent.push(0);
     this.received.push(0);
     this.physicalDirty = true;
+  }
+
+  /**
+   * Installs (or removes) a tracer of IPIs accepted by a target (called with the target's attach
+   * index); without one each costs a comparison.
+   */
+  setTracer(fn: ((cpu: number, mode: number, vector: number) => void) | undefined): void {
+    if (fn !== undefined && typeof fn !== 'function') throw new TypeError('fn must be a function');
+    this.tracer = fn;
   }
 
   /** Adds a receiver of EOI broadcasts (an I/O APIC). */
@@ -184,7 +200,12 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
 
   // ---- messages ----------------------------------------------------------------------------
 
-  /** An ICR write (ApicBusPort). */
+  /**
+   * An ICR write (ApicBusPort). It delivers whatever `icrLow` says: the SDM's table of valid
+   * ICR combinations is applied by the sending LocalApic (`checkIcr` in apic/icr.ts), not here,
+   * so a host that calls this directly should check the ICR first (`sendIpi(apic, 0x700, 0)`
+   * delivers an ExtINT "IPI").
+   */
   sendIpi(source: LocalApic, icrLow: number, destination: number): void {
     this.stats.ipis++;
     let from = this.lastSenderIndex;
@@ -221,8 +242,27 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
     if (accepted === 0) this.stats.undelivered++;
   }
 
-  /** A message from an I/O APIC (InterruptRouter): 8-bit xAPIC-format destination. */
+  /**
+   * A message from an I/O APIC or another device model (InterruptRouter): an 8-bit xAPIC-format
+   * destination (0xFF broadcasts), or a 32-bit x2APIC ID for a source that can address one.
+   * @throws RangeError / TypeError unless destination is an integer 0..2^32-1, deliveryMode 0..7,
+   *   vector 0..255, and logical and level are booleans; nothing is counted then.
+   */
   routeMessage(destination: number, logical: boolean, deliveryMode: number, vector: number, level: boolean): number {
+    // Cheap integer tests; the named errors come from the slow path (host misuse: a device model
+    // that passes fields wider than the message has).
+    if (
+      typeof destination !== 'number' ||
+      typeof deliveryMode !== 'number' ||
+      typeof vector !== 'number' ||
+      destination >>> 0 !== destination ||
+      (deliveryMode & 7) !== deliveryMode ||
+      (vector & 0xff) !== vector ||
+      typeof logical !== 'boolean' ||
+      typeof level !== 'boolean'
+    ) {
+      checkRouteArgs(destination, logical, deliveryMode, vector, level);
+    }
     this.stats.messages++;
     const n = this.deliver(destination >>> 0, logical, false, deliveryMode, vector, level, false);
     if (n === 0) this.stats.undelivered++;
@@ -233,9 +273,12 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
    * A PCI MSI write: `address` in the 0xFEExxxxx window, `data` the message data. With the
    * redirection hint and logical mode, a fixed message is arbitrated as lowest priority (SDM).
    * A level-triggered de-assert message does nothing; a write outside the window is dropped.
+   * Any number is guest data (coerced to u32).
    * @returns how many local APICs accepted it.
+   * @throws TypeError if address or data is not a number (a bigint, a string: host misuse).
    */
   sendMsi(address: number, data: number): number {
+    if (typeof address !== 'number' || typeof data !== 'number') checkMsiArgs(address, data);
     const addr = address >>> 0;
     const d = data >>> 0;
     if (!isMsiAddress(addr)) {
@@ -256,8 +299,12 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
     return n;
   }
 
-  /** EOI broadcast from a local APIC (ApicBusPort). */
+  /**
+   * EOI broadcast from a local APIC (ApicBusPort).
+   * @throws RangeError / TypeError unless vector is an integer 0..255 (checked before counting).
+   */
   broadcastEoi(_source: LocalApic, vector: number): void {
+    if (typeof vector !== 'number' || (vector & 0xff) !== vector) checkInt('vector', vector, 0, 255);
     this.stats.eoiBroadcasts++;
     const listeners = this.eoiListeners;
     for (let i = 0; i < listeners.length; i++) listeners[i]!.eoi(vector);
@@ -369,7 +416,10 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
   /** deliverOne() for the APIC attached at index `i` (no index lookup). */
   private deliverAt(i: number, mode: number, vector: number, level: boolean, ipi: boolean): number {
     if (!this.list[i]!.acceptMessage(mode, vector, level)) return 0;
-    if (ipi) this.received[i]!++;
+    if (ipi) {
+      this.received[i]!++;
+      if (this.tracer !== undefined) this.tracer(i, mode, vector);
+    }
     return 1;
   }
 
@@ -377,7 +427,10 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
     if (!apic.acceptMessage(mode, vector, level)) return 0;
     if (ipi) {
       const i = this.index.get(apic);
-      if (i !== undefined) this.received[i]!++;
+      if (i !== undefined) {
+        this.received[i]!++;
+        if (this.tracer !== undefined) this.tracer(i, mode, vector);
+      }
     }
     return 1;
   }
@@ -413,6 +466,24 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
       this.physicalDense = new Int32Array(0);
     }
     this.physicalDirty = false;
+  }
+}
+
+/** The named errors for a bad routeMessage call (its slow path). */
+function checkRouteArgs(destination: unknown, logical: unknown, deliveryMode: unknown, vector: unknown, level: unknown): void {
+  checkInt('destination', destination, 0, 0xffff_ffff);
+  checkBool('logical', logical);
+  checkInt('deliveryMode', deliveryMode, 0, 7);
+  checkInt('vector', vector, 0, 255);
+  checkBool('level', level);
+}
+
+/** MSI address and data are guest data: any number goes; anything else is a host bug. */
+function checkMsiArgs(address: unknown, data: unknown): void {
+  for (const [name, value] of [['address', address], ['data', data]] as const) {
+    if (typeof value !== 'number') {
+      throw new TypeError(`${name} must be a number (any number is taken as a 32-bit bus value), got ${value === null ? 'null' : typeof value}`);
+    }
   }
 }
 

@@ -48,8 +48,17 @@ export function msiDestination(address: number, extendedDestId: boolean): number
   return low | (((address >>> MSI_ADDRESS_EXT_DEST_SHIFT) & MSI_ADDRESS_EXT_DEST_MASK) << 8);
 }
 
-/** Decodes an MSI address/data pair (for introspection and tests; delivery avoids the object). */
+/**
+ * Decodes an MSI address/data pair (for introspection and tests; delivery avoids the object).
+ * Any number is register data (taken as its u32 value).
+ * @throws TypeError if address or data is not a number, or extendedDestId is not a boolean.
+ */
 export function decodeMsi(address: number, data: number, extendedDestId = false): MsiMessage {
+  if (typeof address !== 'number') throw notANumber('address', address);
+  if (typeof data !== 'number') throw notANumber('data', data);
+  if (typeof extendedDestId !== 'boolean') {
+    throw new TypeError(`extendedDestId must be a boolean, got ${extendedDestId === null ? 'null' : typeof extendedDestId}`);
+  }
   return {
     destination: msiDestination(address, extendedDestId),
     logical: (address & MSI_ADDRESS_DEST_LOGICAL) !== 0,
@@ -59,4 +68,8 @@ export function decodeMsi(address: number, data: number, extendedDestId = false)
     levelTriggered: (data & MSI_DATA_TRIGGER_LEVEL) !== 0,
     assert: (data & MSI_DATA_LEVEL_ASSERT) !== 0,
   };
+}
+
+function notANumber(name: string, value: unknown): TypeError {
+  return new TypeError(`${name} must be a number (any number is taken as a 32-bit bus value), got ${value === null ? 'null' : typeof value}`);
 }

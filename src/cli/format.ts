@@ -42,7 +42,7 @@ function header(run: ScenarioRun, what: string): string[] {
 /** Lines listing the interrupts the checker found lost or doubled (at most `max`). */
 function findings(run: ScenarioRun, max = 10): string[] {
   const out: string[] = [];
-  const events = run.machine.trace.events().filter((e) => e.kind === 'lost' || e.kind === 'doubled');
+  const events = run.machine.trace.events().filter((e) => e.kind === 'lost' || e.kind === 'doubled' || e.kind === 'wrong-level');
   for (const e of events.slice(0, max)) out.push(`${e.kind.toUpperCase()}: vCPU ${e.cpu} vector ${hexVector(e.a)} at ${formatNs(e.timeNs)}`);
   if (events.length > max) out.push(`... and ${events.length - max} more`);
   if (events.length === 0 && run.lost + run.doubled > 0) out.push(`${run.lost} lost, ${run.doubled} doubled (the trace was off)`);
@@ -87,7 +87,7 @@ export function formatComparison(runs: readonly ScenarioRun[]): string {
   const add = (label: string, f: (r: ScenarioRun) => string): void => {
     rows.push([label, ...runs.map(f)]);
   };
-  const addIfAny = (label: string, key: keyof Omit<VcpuStats, 'exits'>): void => {
+  const addIfAny = (label: string, key: keyof Omit<VcpuStats, 'exits' | 'nestedExits' | 'exitsFromL2'>): void => {
     if (totals.some((t) => t[key] > 0)) add(label, (r) => String(r.stats.total[key]));
   };
   add('handled', (r) => String(r.stats.total.handlerEntries));
@@ -98,6 +98,8 @@ export function formatComparison(runs: readonly ScenarioRun[]): string {
   addIfAny('injections', 'injections');
   addIfAny('virtual deliveries', 'virtualDeliveries');
   addIfAny('posted', 'posted');
+  addIfAny('exits L2 -> L1', 'nestedExitCount');
+  addIfAny('  with the vector', 'ackedOnExit');
   add('virtual time', (r) => formatNs(r.result.timeNs));
   add('trace hash', (r) => r.hash);
   const lines = [...header(first, `${first.scenario.name}, every backend`), '', formatTable(rows), ''];

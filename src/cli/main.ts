@@ -55,6 +55,15 @@ class UsageError extends Error {
 }
 
 const SCENARIO_NAMES = SCENARIOS.map((s) => s.name).join(', ');
+/** The scenario names after 'scenarios: ' in the help, wrapped at 100 columns (continuation lines indented). */
+const SCENARIO_NAMES_WRAPPED = SCENARIOS.map((s) => s.name).reduce<string[]>((lines, name, i, all) => {
+  const item = i < all.length - 1 ? `${name},` : name;
+  const last = lines[lines.length - 1];
+  if (last === undefined) return [item];
+  if (`scenarios: ${last} ${item}`.length > 100 || (lines.length > 1 && `  ${last} ${item}`.length > 100)) return [...lines, item];
+  lines[lines.length - 1] = `${last} ${item}`;
+  return lines;
+}, []).join('\n  ');
 
 const MAIN_USAGE = 'usage: irqchip <list | scenario <name> | compare <name> | help [command]> [options]';
 const LIST_USAGE = 'usage: irqchip list';
@@ -103,7 +112,7 @@ ${COMMON_OPTIONS}
                      deliverable to vCPU CPU
   -h, --help         show this help ('irqchip scenario <name> --help' describes the scenario)
 
-scenarios: ${SCENARIO_NAMES}
+scenarios: ${SCENARIO_NAMES_WRAPPED}
 `;
 
 const COMPARE_HELP = `${COMPARE_USAGE}
@@ -116,7 +125,7 @@ options:
 ${COMMON_OPTIONS}
   -h, --help         show this help ('irqchip compare <name> --help' describes the scenario)
 
-scenarios: ${SCENARIO_NAMES}
+scenarios: ${SCENARIO_NAMES_WRAPPED}
 `;
 
 function scenarioHelp(s: Scenario): string {

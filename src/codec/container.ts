@@ -21,7 +21,7 @@
  */
 import { SnapshotError } from '../errors.js';
 import { crc32 } from './crc32.js';
-import { StateReader, StateWriter } from './state.js';
+import { RearmQueue, StateReader, StateWriter, type Rearm } from './state.js';
 
 /** "IRQS" in little-endian byte order. */
 export const SNAPSHOT_MAGIC = 0x53515249;
@@ -158,6 +158,25 @@ export function encodeDevice(kind: string, version: number, write: (w: StateWrit
   const w = new StateWriter();
   write(w);
   return encodeSnapshot(kind, [{ name: kind, version, optional: false, payload: w.finish() }]);
+}
+
+/**
+ * The per-device restore(): opens the section, lets `read` check every field and return the
+ * function that applies them, then applies and re-arms the device's timed events in order.
+ * Nothing changes unless every field passed.
+ */
+export function restoreDevice(
+  bytes: Uint8Array,
+  kind: string,
+  maxVersion: number,
+  read: (r: StateReader) => (rearm: Rearm) => void,
+): void {
+  const r = decodeDevice(bytes, kind, maxVersion);
+  const apply = read(r);
+  r.end();
+  const q = new RearmQueue();
+  apply(q.rearm);
+  q.flush();
 }
 
 /** Opens the one section of a per-device snapshot. */

@@ -80,7 +80,56 @@ export type Instr =
    */
   | { op: 'out'; port: number; value: number }
   /** IN: reads a byte from I/O port `port` into variable `into`, if given; unclaimed ports read 0xFF. Exits ('io'). */
-  | { op: 'in'; port: number; into?: string };
+  | { op: 'in'; port: number; into?: string }
+  // ---- L1-hypervisor instructions (nested virtualization, docs/nested.md) ----
+  /**
+   * VMX VMLAUNCH / SVM VMRUN of a fresh L2 running `program.l2`, with L1's `controls`; `inject`
+   * is an external interrupt L1 injects at that entry (VMX VM-entry interruption information,
+   * SVM EVENTINJ) and `vIrq` (SVM) a virtual interrupt L1 posts for L2 through V_IRQ /
+   * V_INTR_VECTOR. L2 starts with RFLAGS.IF = `guestIf` (default false). The instruction exits
+   * to L0, which emulates the entry. Only in `main` and `vmexit`; when L2 exits, L1 continues at
+   * `program.vmexit`.
+   */
+  | { op: 'vmlaunch'; controls?: NestedControls; inject?: number; vIrq?: number; guestIf?: boolean }
+  /**
+   * VMX VMRESUME / SVM VMRUN: re-enters L2 where its last exit left it; `controls` (if given)
+   * replace L1's controls, `inject` and `vIrq` as for `vmlaunch`. An exit handler that resumes L2
+   * is over (VMRESUME does not return).
+   */
+  | { op: 'vmresume'; controls?: NestedControls; inject?: number; vIrq?: number }
+  /**
+   * Reads the last emulated exit from L2 (a VMREAD of the exit fields / the VMCB; no exit): the
+   * architectural exit-reason code into `reason`, the vector of the exit interruption information
+   * (-1 when not valid) into `vector`, the V_IRQ vector L1 posted and L2 has not taken (-1 if
+   * none) into `vIrq`.
+   */
+  | { op: 'exit-info'; reason?: string; vector?: string; vIrq?: string }
+  /** SVM STGI: sets the global interrupt flag. */
+  | { op: 'stgi' }
+  /** SVM CLGI: clears the global interrupt flag (interrupts and NMIs are held). */
+  | { op: 'clgi' };
+
+/**
+ * The controls an L1 hypervisor sets for its L2 (docs/nested.md). VMX and SVM fields do not mix;
+ * the machine checks at load that they match its backend. Every field defaults to false.
+ */
+export interface NestedControls {
+  /** VMX pin-based "external-interrupt exiting": an interrupt for L1 makes L2 exit to L1. */
+  extIntExiting?: boolean;
+  /** VMX VM-exit control "acknowledge interrupt on exit": the exit carries the vector (IRR -> ISR). */
+  ackOnExit?: boolean;
+  /** SVM: L1 intercepts INTR (physical interrupts make L2 exit to L1). */
+  interceptIntr?: boolean;
+  /** SVM V_INTR_MASKING: L2's RFLAGS.IF masks only virtual interrupts; L1's (at VMRUN) masks L1's. */
+  vIntrMasking?: boolean;
+  /** SVM: L1 intercepts VINTR (L2 exits to L1 instead of taking L1's V_IRQ). */
+  interceptVintr?: boolean;
+}
+
+/** The VMX fields of {@link NestedControls}. */
+export const VMX_CONTROLS: readonly (keyof NestedControls)[] = ['extIntExiting', 'ackOnExit'];
+/** The SVM fields of {@link NestedControls}. */
+export const SVM_CONTROLS: readonly (keyof NestedControls)[] = ['interceptIntr', 'vIntrMasking', 'interceptVintr'];
 
 export type Op = Instr['op'];
 
@@ -97,13 +146,24 @@ export interface GuestProgram {
    * SIPI for APs). Default false: the program starts at time 0.
    */
   waitForSipi?: boolean;
+  /**
+   * L1 hypervisor: the L2 guest that `vmlaunch` runs (docs/nested.md). An ordinary program, except
+   * that it cannot run a guest itself (no `l2`, `vmexit`, L1-hypervisor instructions or
+   * `waitForSipi`). Its APIC accesses reach this vCPU's local APIC.
+   */
+  l2?: GuestProgram;
+  /** L1 hypervisor: where L1 continues after an exit from L2 (its "host RIP"). */
+  vmexit?: Instr[];
 }
 
 const OPS: ReadonlySet<string> = new Set<Op>([
   'nop', 'sti', 'cli', 'movss', 'hlt', 'iret', 'done', 'work', 'mmio-read', 'mmio-write', 'rdmsr',
   'wrmsr', 'cr8-read', 'cr8-write', 'ipi', 'self-ipi', 'eoi', 'set', 'inc', 'wait', 'branch', 'jump',
-  'record', 'out', 'in',
+  'record', 'out', 'in', 'vmlaunch', 'vmresume', 'exit-info', 'stgi', 'clgi',
 ]);
+/** Instructions only an L1 hypervisor executes. */
+const L1_OPS: ReadonlySet<string> = new Set<Op>(['vmlaunch', 'vmresume', 'exit-info', 'stgi', 'clgi']);
+const CONTROL_KEYS: ReadonlySet<string> = new Set<string>([...VMX_CONTROLS, ...SVM_CONTROLS]);
 const CMPS: ReadonlySet<string> = new Set<Cmp>(['eq', 'ne', 'lt', 'le', 'gt', 'ge']);
 const MODES: ReadonlySet<string> = new Set<IpiMode>(['fixed', 'lowest', 'nmi', 'init', 'sipi', 'smi']);
 const SHORTHANDS: ReadonlySet<string> = new Set<IpiShorthand>(['none', 'self', 'all', 'others']);
@@ -132,34 +192,64 @@ export function compare(a: number, cmp: Cmp, b: number): boolean {
  * @throws TypeError / RangeError naming the program part, the instruction index and the field.
  */
 export function validateProgram(program: GuestProgram): void {
-  if (program === null || typeof program !== 'object') throw new TypeError('program must be an object');
-  validateCode('main', program.main);
+  validateAt(program, 'program', 1);
+}
+
+/** Validates a program at `path` ('program' or 'program.l2'); level 2 programs cannot run guests. */
+function validateAt(program: GuestProgram, path: string, level: 1 | 2): void {
+  if (program === null || typeof program !== 'object') throw new TypeError(`${path} must be an object`);
+  const ctx: CodeContext = { path, level, block: 'main', entersL2: null };
+  validateCode(ctx, 'main', program.main);
   if (program.handlers !== undefined) {
     if (program.handlers === null || typeof program.handlers !== 'object') {
-      throw new TypeError('program.handlers must be an object keyed by vector');
+      throw new TypeError(`${path}.handlers must be an object keyed by vector`);
     }
     for (const key of Object.keys(program.handlers)) {
       const vector = Number(key);
       if (!Number.isInteger(vector) || vector < 16 || vector > 255) {
-        throw new RangeError(`program.handlers key must be a vector 16..255, got ${key}`);
+        throw new RangeError(`${path}.handlers key must be a vector 16..255, got ${key}`);
       }
-      validateCode(`handlers[${key}]`, program.handlers[vector]!);
+      validateCode(ctx, `handlers[${key}]`, program.handlers[vector]!);
     }
   }
-  if (program.nmi !== undefined) validateCode('nmi', program.nmi);
+  if (program.nmi !== undefined) validateCode(ctx, 'nmi', program.nmi);
   if (program.waitForSipi !== undefined && typeof program.waitForSipi !== 'boolean') {
-    throw new TypeError('program.waitForSipi must be a boolean');
+    throw new TypeError(`${path}.waitForSipi must be a boolean`);
   }
+  if (level === 2) {
+    for (const key of ['l2', 'vmexit', 'waitForSipi'] as const) {
+      if (program[key] !== undefined) throw new TypeError(`${path}.${key}: an L2 program cannot have one (no L3, no SIPI)`);
+    }
+    return;
+  }
+  if (program.vmexit !== undefined) validateCode(ctx, 'vmexit', program.vmexit);
+  if (ctx.entersL2 !== null) {
+    if (program.l2 === undefined) throw new TypeError(`${ctx.entersL2} enters L2, so ${path}.l2 must be a program`);
+    if (program.vmexit === undefined) throw new TypeError(`${ctx.entersL2} enters L2, so ${path}.vmexit must be an array of instructions`);
+  }
+  if (program.l2 !== undefined) validateAt(program.l2, `${path}.l2`, 2);
 }
 
-function validateCode(where: string, code: Instr[]): void {
-  if (!Array.isArray(code)) throw new TypeError(`program.${where} must be an array of instructions`);
-  code.forEach((instr, i) => validateInstr(`program.${where}[${i}]`, instr, code.length));
+interface CodeContext {
+  path: string;
+  level: 1 | 2;
+  block: string;
+  /** Where the first vmlaunch / vmresume is, or null. */
+  entersL2: string | null;
 }
 
-function validateInstr(at: string, instr: Instr, length: number): void {
+function validateCode(ctx: CodeContext, block: string, code: Instr[]): void {
+  if (!Array.isArray(code)) throw new TypeError(`${ctx.path}.${block} must be an array of instructions`);
+  ctx.block = block;
+  code.forEach((instr, i) => validateInstr(`${ctx.path}.${block}[${i}]`, instr, code.length, ctx));
+}
+
+function validateInstr(at: string, instr: Instr, length: number, ctx: CodeContext): void {
   if (instr === null || typeof instr !== 'object' || !OPS.has((instr as { op: string }).op)) {
     throw new TypeError(`${at}: unknown instruction ${JSON.stringify(instr)}`);
+  }
+  if (ctx.level === 2 && L1_OPS.has(instr.op)) {
+    throw new RangeError(`${at}: ${instr.op} is an L1-hypervisor instruction; an L2 program cannot run a guest (no L3)`);
   }
   const int = (field: string, value: unknown, min: number, max: number): void => {
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
@@ -239,7 +329,38 @@ function validateInstr(at: string, instr: Instr, length: number): void {
       int('port', instr.port, 0, 0xffff);
       name('into', instr.into, true);
       return;
+    case 'vmlaunch':
+    case 'vmresume':
+      if (ctx.block !== 'main' && ctx.block !== 'vmexit') {
+        throw new RangeError(`${at}: ${instr.op} may only be in main or vmexit, not in ${ctx.block}`);
+      }
+      ctx.entersL2 ??= at;
+      if (instr.controls !== undefined) validateControls(`${at}.controls`, instr.controls);
+      if (instr.inject !== undefined) int('inject', instr.inject, 16, 255);
+      if (instr.vIrq !== undefined) int('vIrq', instr.vIrq, 16, 255);
+      if (instr.op === 'vmlaunch' && instr.guestIf !== undefined && typeof instr.guestIf !== 'boolean') {
+        throw new TypeError(`${at}.guestIf must be a boolean`);
+      }
+      return;
+    case 'exit-info':
+      name('reason', instr.reason, true);
+      name('vector', instr.vector, true);
+      name('vIrq', instr.vIrq, true);
+      return;
     default:
       return;
   }
+}
+
+function validateControls(at: string, controls: NestedControls): void {
+  if (controls === null || typeof controls !== 'object' || Array.isArray(controls)) throw new TypeError(`${at} must be an object`);
+  let vmx = false;
+  let svm = false;
+  for (const [key, value] of Object.entries(controls)) {
+    if (!CONTROL_KEYS.has(key)) throw new RangeError(`${at}.${key} is not a control (${[...CONTROL_KEYS].join(', ')})`);
+    if (typeof value !== 'boolean') throw new TypeError(`${at}.${key} must be a boolean`);
+    if ((VMX_CONTROLS as readonly string[]).includes(key)) vmx = true;
+    else svm = true;
+  }
+  if (vmx && svm) throw new RangeError(`${at} mixes VMX (${VMX_CONTROLS.join(', ')}) and SVM (${SVM_CONTROLS.join(', ')}) controls`);
 }

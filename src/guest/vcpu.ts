@@ -20,11 +20,30 @@
  * memory, the trace) goes through a {@link VcpuEnv}, and the machine and the injection backend
  * decide what those cost and whether they exit.
  *
+ * Nested virtualization (docs/nested.md): a program can be an L1 hypervisor that runs an L2
+ * program. The vCPU then holds two contexts (program, frames, IF, shadow, NMI blocking, HLT) and
+ * runs one of them; {@link Vcpu.enterL2} and {@link Vcpu.exitToL1} switch them, as VM entry and VM
+ * exit load the guest or the host state. What happens to interrupts across the switch is decided
+ * outside (src/inject/nested.ts). SVM's global interrupt flag (GIF) is kept here too.
+ *
  * @module
  */
 import type { StateReader, StateWriter } from '../codec/state.js';
 import { SnapshotError } from '../errors.js';
 import { compare, validateProgram, type GuestProgram, type Instr } from './program.js';
+
+/** `vmlaunch` or `vmresume`. */
+export type VmEnterInstr = Extract<Instr, { op: 'vmlaunch' | 'vmresume' }>;
+
+/** What `exit-info` reads: the last emulated exit from L2. */
+export interface NestedExitInfo {
+  /** Architectural exit-reason code (VMX basic exit reason / SVM EXITCODE); 0 before any exit. */
+  reason: number;
+  /** Vector of the exit interruption information, -1 when not valid. */
+  vector: number;
+  /** The V_IRQ vector L1 posted for L2 and L2 has not taken, -1 if none (SVM). */
+  vIrq: number;
+}
 
 /** How a vCPU stands with respect to running its program. */
 export type VcpuState = 'idle' | 'running' | 'wait-for-sipi' | 'done';
@@ -61,11 +80,36 @@ export interface VcpuEnv {
   portWrite?(cpu: number, port: number, value: number): void;
   /** A handler returned (IRET): `vector` is its vector (2 for the NMI handler). */
   returned?(cpu: number, vector: number, nmi: boolean): void;
+  /** L1 executed `vmlaunch` / `vmresume` (docs/nested.md). Without it they fault (#UD). */
+  vmenter?(cpu: number, instr: VmEnterInstr): void;
+  /** The last emulated exit from L2, for `exit-info`. Without it: reason 0, no vector. */
+  exitInfo?(cpu: number): NestedExitInfo;
+  /** STGI / CLGI. @returns false when the CPU has no GIF (VMX: #UD). Without it they fault. */
+  setGif?(cpu: number, value: boolean): boolean;
+  /** L2's program ended (`done` or running off its end). Without it the vCPU stops for good. */
+  l2Finished?(cpu: number): void;
 }
 
 const FRAME_MAIN = 0;
 const FRAME_IRQ = 1;
 const FRAME_NMI = 2;
+/** L1's exit handler (`program.vmexit`), entered at an emulated exit from L2. */
+const FRAME_VMEXIT = 3;
+
+/** The shadow an STI or MOV SS leaves for the next instruction. */
+type Shadow = 'none' | 'sti' | 'movss';
+
+/** One level's CPU context (nested virtualization): parked while the other level runs. */
+interface Context {
+  program: GuestProgram;
+  frames: Frame[];
+  interruptFlag: boolean;
+  shadow: Shadow;
+  nmiBlocked: boolean;
+  halted: boolean;
+  workRemaining: number;
+  lastOp: string;
+}
 
 /** One interrupted context: the code it runs, where, and the IF to restore at IRET. */
 interface Frame {
@@ -124,8 +168,22 @@ function parseProgram(r: StateReader): GuestProgram {
   return program;
 }
 
-/** The code array a frame block name refers to. */
-function resolveBlock(program: GuestProgram, block: string): Instr[] | undefined {
+/** Prefix of the block names of L2's code in snapshots. */
+const L2_PREFIX = 'l2:';
+
+/**
+ * The code array a frame block name refers to: a block of the loaded (L1) program, `vmexit`, or
+ * with the `l2:` prefix a block of its L2 program.
+ */
+function resolveBlock(root: GuestProgram, name: string): Instr[] | undefined {
+  if (name.startsWith(L2_PREFIX)) {
+    const block = name.slice(L2_PREFIX.length);
+    return root.l2 === undefined || block === 'vmexit' ? undefined : resolveIn(root.l2, block);
+  }
+  return name === 'vmexit' ? root.vmexit : resolveIn(root, name);
+}
+
+function resolveIn(program: GuestProgram, block: string): Instr[] | undefined {
   switch (block) {
     case 'main':
       return program.main;
@@ -145,11 +203,47 @@ function resolveBlock(program: GuestProgram, block: string): Instr[] | undefined
   }
 }
 
+/** Reads a frame stack; `l2` says whether it runs L2's code (every frame must agree). */
+function readFrames(r: StateReader, root: GuestProgram): { frames: Frame[]; l2: boolean } {
+  const count = r.count('frames', MAX_FRAMES);
+  const frames: Frame[] = [];
+  let l2 = false;
+  for (let i = 0; i < count; i++) {
+    const block = r.str('frame.block', 16);
+    const code = resolveBlock(root, block);
+    if (code === undefined) r.fail('frame.block', `unknown code block '${block}'`);
+    const inL2 = block.startsWith(L2_PREFIX);
+    if (i === 0) l2 = inL2;
+    else if (inL2 !== l2) r.fail('frame.block', `'${block}' mixes L1's and L2's code in one context`);
+    const pc = r.u32('frame.pc', code.length);
+    const kind = r.u8('frame.kind', FRAME_VMEXIT);
+    if ((i === 0) !== (kind === FRAME_MAIN)) r.fail('frame.kind', 'only the first frame runs the main program');
+    if ((kind === FRAME_VMEXIT) !== (block === 'vmexit')) r.fail('frame.kind', 'only the exit handler runs vmexit');
+    const vector = r.i32('frame.vector', -1, 255);
+    frames.push({ code, pc, kind, vector, savedIf: r.bool('frame.savedIf'), icrHighWritten: r.bool('frame.icrHigh') });
+  }
+  return { frames, l2 };
+}
+
+/** A fresh context that starts `program.main` with RFLAGS.IF = `interruptFlag`. */
+function freshContext(program: GuestProgram, interruptFlag: boolean): Context {
+  return {
+    program,
+    frames: [{ code: program.main, pc: 0, kind: FRAME_MAIN, vector: -1, savedIf: false, icrHighWritten: false }],
+    interruptFlag,
+    shadow: 'none',
+    nmiBlocked: false,
+    halted: false,
+    workRemaining: -1,
+    lastOp: '',
+  };
+}
+
 export class Vcpu {
   /** RFLAGS.IF. */
   interruptFlag = false;
   /** An STI or MOV SS shadow covers the next instruction. */
-  private shadow: 'none' | 'sti' | 'movss' = 'none';
+  private shadow: Shadow = 'none';
   /** NMIs are blocked from NMI delivery until the next IRET. */
   nmiBlocked = false;
   /** Stopped by HLT. */
@@ -164,16 +258,28 @@ export class Vcpu {
   /** The op of the instruction the last step executed. */
   lastOp = '';
 
+  /** The program of the running level (the loaded one, or its `l2` while L2 runs). */
   private program: GuestProgram = { main: [] };
+  /** The loaded program (L1's when it is a hypervisor). */
+  private root: GuestProgram = this.program;
   private frames: Frame[] = [];
   /** Whether the APIC is in x2APIC mode decides how `ipi`/`eoi` reach it. */
   x2apic = false;
+  /** Which level runs: 1 (the loaded program) or 2 (its L2 guest, after `vmlaunch`). */
+  level: 1 | 2 = 1;
+  /**
+   * SVM's global interrupt flag: when clear, interrupts and NMIs are held (AMD APM vol. 2 §15.17).
+   * STGI / CLGI set and clear it, VMRUN sets it and #VMEXIT clears it. Always set under VMX.
+   */
+  gif = true;
+  /** The context of the level that does not run: L2's after its first exit, L1's while L2 runs. */
+  private parked: Context | null = null;
 
   constructor(readonly cpu: number) {}
 
   /** Loads a program; it starts at once unless it waits for SIPI. */
   load(program: GuestProgram): void {
-    this.program = program;
+    this.root = program;
     this.resetCpu();
     if (program.waitForSipi) {
       this.state = 'wait-for-sipi';
@@ -184,7 +290,95 @@ export class Vcpu {
 
   /** The loaded program. */
   get loaded(): GuestProgram {
-    return this.program;
+    return this.root;
+  }
+
+  /** Whether an STI or MOV SS shadow blocks interrupts at the next boundary. */
+  get inShadow(): boolean {
+    return this.shadow !== 'none';
+  }
+
+  /** Whether an L2 context exists (launched and not reset), running or parked. */
+  get hasL2(): boolean {
+    return this.level === 2 || this.parked !== null;
+  }
+
+  /** Whether the L2 context (running or parked) is halted. */
+  get l2Halted(): boolean {
+    return this.level === 2 ? this.halted : (this.parked?.halted ?? false);
+  }
+
+  /** Whether the L2 context (running or parked) can take a maskable interrupt: IF = 1, no shadow. */
+  get l2Interruptible(): boolean {
+    if (this.level === 2) return this.interruptFlag && this.shadow === 'none';
+    return this.parked !== null && this.parked.interruptFlag && this.parked.shadow === 'none';
+  }
+
+  // ---- nested virtualization: switching levels ------------------------------------------------
+
+  /**
+   * VM entry into L2 (VMLAUNCH / VMRESUME / VMRUN, emulated by L0): L1's context is parked and L2's
+   * loaded — a fresh one running `l2.main` for a launch, the parked one for a resume. An exit
+   * handler that resumes L2 is over: VMRESUME does not return, the next exit starts it afresh.
+   * A launched L2 starts with RFLAGS.IF = `launchIf` (the guest RFLAGS L1 wrote).
+   * @returns false (nothing changes) if there is no L2 program, L1 is not running, or a resume
+   *   finds no L2 context.
+   */
+  enterL2(launch: boolean, launchIf = false): boolean {
+    const l2 = this.root.l2;
+    if (l2 === undefined || this.level !== 1 || this.state !== 'running') return false;
+    if (!launch && this.parked === null) return false;
+    if (this.frames[this.frames.length - 1]?.kind === FRAME_VMEXIT) this.frames.pop();
+    const next: Context = launch || this.parked === null ? freshContext(l2, launchIf) : this.parked;
+    const l1 = this.takeContext();
+    l1.shadow = 'none'; // the entering instruction consumed any shadow
+    this.parked = l1;
+    this.putContext(next);
+    this.level = 2;
+    return true;
+  }
+
+  /**
+   * An emulated VM exit from L2 to L1: L2's context is parked and L1's loaded, and L1 continues in
+   * its exit handler (`program.vmexit`) with RFLAGS.IF = `interruptFlag` (VMX clears RFLAGS at a VM
+   * exit; SVM restores L1's RFLAGS saved at VMRUN) and no shadow. @returns false if L2 is not running.
+   */
+  exitToL1(interruptFlag: boolean): boolean {
+    if (this.level !== 2 || this.parked === null) return false;
+    const l2 = this.takeContext();
+    this.putContext(this.parked);
+    this.parked = l2;
+    this.level = 1;
+    this.interruptFlag = interruptFlag;
+    this.shadow = 'none';
+    this.halted = false;
+    this.workRemaining = -1;
+    this.frames.push({ code: this.root.vmexit ?? [], pc: 0, kind: FRAME_VMEXIT, vector: -1, savedIf: interruptFlag, icrHighWritten: false });
+    return true;
+  }
+
+  private takeContext(): Context {
+    return {
+      program: this.program,
+      frames: this.frames,
+      interruptFlag: this.interruptFlag,
+      shadow: this.shadow,
+      nmiBlocked: this.nmiBlocked,
+      halted: this.halted,
+      workRemaining: this.workRemaining,
+      lastOp: this.lastOp,
+    };
+  }
+
+  private putContext(c: Context): void {
+    this.program = c.program;
+    this.frames = c.frames;
+    this.interruptFlag = c.interruptFlag;
+    this.shadow = c.shadow;
+    this.nmiBlocked = c.nmiBlocked;
+    this.halted = c.halted;
+    this.workRemaining = c.workRemaining;
+    this.lastOp = c.lastOp;
   }
 
   /** INIT: the CPU resets and (an AP) waits for SIPI; a BSP restarts its program. */
@@ -201,14 +395,14 @@ export class Vcpu {
     return true;
   }
 
-  /** Whether a maskable interrupt can be taken now (IF = 1 and no shadow). */
+  /** Whether a maskable interrupt can be taken now (IF = 1, GIF = 1 and no shadow). */
   interruptible(): boolean {
-    return this.interruptFlag && this.shadow === 'none' && this.state === 'running';
+    return this.interruptFlag && this.gif && this.shadow === 'none' && this.state === 'running';
   }
 
-  /** Whether an NMI can be taken now (not blocked, no MOV SS shadow). */
+  /** Whether an NMI can be taken now (not blocked, GIF = 1, no MOV SS shadow). */
   nmiAllowed(): boolean {
-    return !this.nmiBlocked && this.shadow !== 'movss' && this.state === 'running';
+    return !this.nmiBlocked && this.gif && this.shadow !== 'movss' && this.state === 'running';
   }
 
   /** Nesting depth of handlers (0 = main program). */
@@ -225,19 +419,23 @@ export class Vcpu {
 
   /** Writes the CPU state and its program (as JSON) into a snapshot section. */
   saveState(w: StateWriter): void {
-    w.str(JSON.stringify(this.program));
+    w.str(JSON.stringify(this.root));
     w.u8(VCPU_STATES.indexOf(this.state)).bool(this.interruptFlag).u8(SHADOWS.indexOf(this.shadow));
     w.bool(this.nmiBlocked).bool(this.halted).bool(this.x2apic).int(this.workRemaining);
     w.uint(this.instructions).uint(this.deliveries).str(this.lastOp);
-    w.u32(this.frames.length);
-    for (const f of this.frames) {
-      w.str(this.blockOf(f)).u32(f.pc).u8(f.kind).i32(f.vector).bool(f.savedIf).bool(f.icrHighWritten);
+    this.writeFrames(w, this.frames, this.program);
+    // Nested virtualization: the running level, GIF and the parked context.
+    w.u8(this.level).bool(this.gif).bool(this.parked !== null);
+    const p = this.parked;
+    if (p !== null) {
+      w.bool(p.interruptFlag).u8(SHADOWS.indexOf(p.shadow)).bool(p.nmiBlocked).bool(p.halted).int(p.workRemaining).str(p.lastOp);
+      this.writeFrames(w, p.frames, p.program);
     }
   }
 
   /** Reads and checks a CPU state; returns the function that applies it. */
   readState(r: StateReader): () => void {
-    const program = parseProgram(r);
+    const root = parseProgram(r);
     const state = VCPU_STATES[r.u8('state', VCPU_STATES.length - 1)]!;
     const interruptFlag = r.bool('if');
     const shadow = SHADOWS[r.u8('shadow', SHADOWS.length - 1)]!;
@@ -248,21 +446,38 @@ export class Vcpu {
     const instructions = r.uint('instructions');
     const deliveries = r.uint('deliveries');
     const lastOp = r.str('lastOp', 32);
-    const count = r.count('frames', MAX_FRAMES);
-    const frames: Frame[] = [];
-    for (let i = 0; i < count; i++) {
-      const block = r.str('frame.block', 16);
-      const code = resolveBlock(program, block);
-      if (code === undefined) r.fail('frame.block', `unknown code block '${block}'`);
-      const pc = r.u32('frame.pc', code.length);
-      const kind = r.u8('frame.kind', FRAME_NMI);
-      if ((i === 0) !== (kind === FRAME_MAIN)) r.fail('frame.kind', 'only the first frame runs the main program');
-      const vector = r.i32('frame.vector', -1, 255);
-      frames.push({ code, pc, kind, vector, savedIf: r.bool('frame.savedIf'), icrHighWritten: r.bool('frame.icrHigh') });
+    const current = readFrames(r, root);
+    const level = r.u8('level', 2);
+    if (level === 0) r.fail('level', 'must be 1 or 2');
+    const gif = r.bool('gif');
+    let parked: Context | null = null;
+    if (r.bool('parked')) {
+      const pIf = r.bool('parked.if');
+      const pShadow = SHADOWS[r.u8('parked.shadow', SHADOWS.length - 1)]!;
+      const pNmi = r.bool('parked.nmiBlocked');
+      const pHalted = r.bool('parked.halted');
+      const pWork = r.int('parked.workRemaining', -1);
+      const pLastOp = r.str('parked.lastOp', 32);
+      const frames = readFrames(r, root);
+      if (frames.l2 !== (level === 1)) r.fail('parked.frames', `the parked context must be ${level === 1 ? 'L2' : 'L1'}'s`);
+      if (frames.frames.length === 0) r.fail('parked.frames', 'a parked context needs its main frame');
+      parked = {
+        program: frames.l2 ? root.l2! : root,
+        frames: frames.frames,
+        interruptFlag: pIf,
+        shadow: pShadow,
+        nmiBlocked: pNmi,
+        halted: pHalted,
+        workRemaining: pWork,
+        lastOp: pLastOp,
+      };
     }
-    if (state === 'running' && frames.length === 0) r.fail('frames', 'a running vCPU needs its main frame');
+    if (current.frames.length > 0 && current.l2 !== (level === 2)) r.fail('frames', `level ${level} runs ${current.l2 ? "L2's" : "L1's"} code`);
+    if (level === 2 && (parked === null || state !== 'running')) r.fail('level', 'L2 runs only on a running vCPU, with L1 parked');
+    if (state === 'running' && current.frames.length === 0) r.fail('frames', 'a running vCPU needs its main frame');
     return () => {
-      this.program = program;
+      this.root = root;
+      this.program = level === 2 ? root.l2! : root;
       this.state = state;
       this.interruptFlag = interruptFlag;
       this.shadow = shadow;
@@ -273,18 +488,30 @@ export class Vcpu {
       this.instructions = instructions;
       this.deliveries = deliveries;
       this.lastOp = lastOp;
-      this.frames = frames;
+      this.frames = current.frames;
+      this.level = level as 1 | 2;
+      this.gif = gif;
+      this.parked = parked;
     };
   }
 
-  /** The name of the code block a frame runs, for snapshots. */
-  private blockOf(f: Frame): string {
-    if (f.code === this.program.main) return 'main';
-    if (f.code === this.program.nmi) return 'nmi';
-    if (f.code === DEFAULT_HANDLER) return 'default';
-    if (f.code === DEFAULT_NMI_HANDLER) return 'default-nmi';
-    if (f.code === SPURIOUS_HANDLER) return 'spurious';
-    return `h${f.vector}`;
+  private writeFrames(w: StateWriter, frames: readonly Frame[], program: GuestProgram): void {
+    w.u32(frames.length);
+    for (const f of frames) {
+      w.str(this.blockOf(f, program)).u32(f.pc).u8(f.kind).i32(f.vector).bool(f.savedIf).bool(f.icrHighWritten);
+    }
+  }
+
+  /** The name of the code block a frame runs, for snapshots (`l2:` prefixed for L2's code). */
+  private blockOf(f: Frame, program: GuestProgram): string {
+    if (f.kind === FRAME_VMEXIT) return 'vmexit';
+    const prefix = program === this.root ? '' : L2_PREFIX;
+    if (f.code === program.main) return `${prefix}main`;
+    if (f.code === program.nmi) return `${prefix}nmi`;
+    if (f.code === DEFAULT_HANDLER) return `${prefix}default`;
+    if (f.code === DEFAULT_NMI_HANDLER) return `${prefix}default-nmi`;
+    if (f.code === SPURIOUS_HANDLER) return `${prefix}spurious`;
+    return `${prefix}h${f.vector}`;
   }
 
   /** Enters the handler of an external interrupt `vector` through an interrupt gate. */
@@ -309,11 +536,13 @@ export class Vcpu {
     if (frame.pc >= frame.code.length) return this.fallOff(env, frame);
     const instr = frame.code[frame.pc]!;
     const hadShadow = this.shadow !== 'none';
+    const level = this.level;
     this.instructions++;
     this.lastOp = instr.op;
     const ns = this.exec(env, frame, instr, hadShadow);
     // A shadow covers exactly one instruction; one begun by this instruction stays for the next.
-    if (hadShadow) this.shadow = 'none';
+    // (An instruction that switched levels left the other level's shadow in place.)
+    if (hadShadow && this.level === level) this.shadow = 'none';
     return ns;
   }
 
@@ -446,6 +675,25 @@ export class Vcpu {
         if (instr.into !== undefined) env.write(instr.into, v);
         return ins;
       }
+      case 'vmlaunch':
+      case 'vmresume':
+        frame.pc++;
+        if (env.vmenter === undefined) env.fault(cpu, `#UD on ${instr.op}`);
+        else env.vmenter(cpu, instr);
+        return ins;
+      case 'exit-info': {
+        frame.pc++;
+        const info = env.exitInfo?.(cpu) ?? { reason: 0, vector: -1, vIrq: -1 };
+        if (instr.reason !== undefined) env.write(instr.reason, info.reason);
+        if (instr.vector !== undefined) env.write(instr.vector, info.vector);
+        if (instr.vIrq !== undefined) env.write(instr.vIrq, info.vIrq);
+        return ins;
+      }
+      case 'stgi':
+      case 'clgi':
+        frame.pc++;
+        if (env.setGif === undefined || !env.setGif(cpu, instr.op === 'stgi')) env.fault(cpu, `#UD on ${instr.op}`);
+        return ins;
     }
   }
 
@@ -478,9 +726,10 @@ export class Vcpu {
   private iret(env: VcpuEnv): void {
     // Any IRET unblocks NMIs (SDM "NMI Handling").
     this.nmiBlocked = false;
-    if (this.frames.length <= 1) {
+    const top = this.frames[this.frames.length - 1]!;
+    if (this.frames.length <= 1 || top.kind === FRAME_VMEXIT) {
       env.fault(this.cpu, 'IRET without an interrupt frame');
-      this.frames[0]!.pc++;
+      top.pc++;
       return;
     }
     const frame = this.frames.pop()!;
@@ -494,17 +743,29 @@ export class Vcpu {
       this.finish(env);
       return 0;
     }
+    if (frame.kind === FRAME_VMEXIT) {
+      // The exit handler ended without resuming L2: L1 goes on after the instruction that entered it.
+      this.frames.pop();
+      return env.instructionNs;
+    }
     env.fault(this.cpu, `handler ${frame.kind === FRAME_NMI ? 'NMI' : frame.vector} ran off its end without IRET`);
     this.iret(env);
     return env.instructionNs;
   }
 
   private finish(env: VcpuEnv): void {
+    if (this.level === 2 && env.l2Finished !== undefined) {
+      env.l2Finished(this.cpu); // L2 ended; L1 hears of it at an exit
+      return;
+    }
     this.state = 'done';
     env.finished(this.cpu);
   }
 
   private push(code: Instr[], kind: number, vector: number): void {
+    // The handler starts afresh: a kick landing before its first instruction must not take the
+    // `work` that ended before the delivery for one in progress (interruptWork would rewind it).
+    this.lastOp = '';
     this.frames.push({ code, pc: 0, kind, vector, savedIf: this.interruptFlag, icrHighWritten: false });
     this.interruptFlag = false;
     this.halted = false;
@@ -513,6 +774,10 @@ export class Vcpu {
   }
 
   private resetCpu(): void {
+    this.program = this.root;
+    this.level = 1;
+    this.parked = null;
+    this.gif = true;
     this.interruptFlag = false;
     this.shadow = 'none';
     this.nmiBlocked = false;

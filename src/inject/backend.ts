@@ -20,6 +20,7 @@ import type { Vcpu } from '../guest/vcpu.js';
 import type { Costs } from '../machine/costs.js';
 import type { Platform } from '../platform/platform.js';
 import type { TraceKind } from '../trace/trace.js';
+import type { NestedController } from './nested.js';
 
 export type BackendName = 'svm-event' | 'svm-vintr' | 'vmx-event' | 'vmx-vid' | 'vmx-posted';
 export const BACKEND_NAMES: readonly BackendName[] = ['svm-event', 'svm-vintr', 'vmx-event', 'vmx-vid', 'vmx-posted'];
@@ -46,7 +47,11 @@ export type ExitReason =
   /** The hypervisor asked for an exit to refresh cached state (KVM's IOAPIC scan request). */
   | 'request'
   /** IN/OUT to an intercepted I/O port (the 8259A pair and ELCR are emulated by the hypervisor). */
-  | 'io';
+  | 'io'
+  /** Nested: L1 executed VMLAUNCH / VMRESUME (VMX) or VMRUN (SVM); L0 emulates the entry into L2. */
+  | 'nested-entry'
+  /** Nested: L2's program ended (a triple fault / SHUTDOWN), which L0 reflects to L1. */
+  | 'shutdown';
 
 export const EXIT_REASONS: readonly ExitReason[] = [
   'apic-access',
@@ -60,13 +65,18 @@ export const EXIT_REASONS: readonly ExitReason[] = [
   'external-interrupt',
   'request',
   'io',
+  'nested-entry',
+  'shutdown',
 ];
 
 /** What a new pending event for a vCPU is. */
 export type PendingKind = 'interrupt' | 'nmi' | 'extint';
 
-/** Where a delivered vector came from. */
-export type DeliverySource = 'lapic' | 'extint';
+/**
+ * Where a delivered vector came from: the local APIC, the 8259A (ExtINT), or (nested, into L2)
+ * an event L1 injected or posted through V_IRQ — no local APIC request of this vCPU.
+ */
+export type DeliverySource = 'lapic' | 'extint' | 'l1';
 
 /** What the machine offers a backend. */
 export interface BackendHost {
@@ -96,6 +106,8 @@ export interface BackendHost {
   /** Counts an event in the vCPU's statistics. */
   count(cpu: number, what: 'injections' | 'interruptWindows' | 'nmiWindows' | 'virtualDeliveries' | 'posted' | 'notifications'): void;
   trace(cpu: number, kind: TraceKind, a?: number, b?: number, label?: string): void;
+  /** Nested virtualization: while L2 runs, the backend leaves entry, boundary and wake-up to it. */
+  readonly nested: NestedController;
 }
 
 export interface InjectionBackend {

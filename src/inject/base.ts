@@ -24,6 +24,7 @@ export abstract class BackendBase implements InjectionBackend {
   attach(host: BackendHost): void {
     this.host = host;
     this.windows = host.platform.lapics.map(() => ({ interrupt: false, nmi: false }));
+    host.nested.bindBackend((cpu) => this.maskablePending(cpu));
   }
 
   pending(cpu: number, _kind: PendingKind): void {
@@ -32,6 +33,7 @@ export abstract class BackendBase implements InjectionBackend {
   }
 
   entry(cpu: number): void {
+    if (this.host.nested.entry(cpu)) return; // L2 runs: nested.ts decides
     const w = this.windows[cpu]!;
     w.interrupt = false;
     w.nmi = false;
@@ -46,6 +48,7 @@ export abstract class BackendBase implements InjectionBackend {
   exit(_cpu: number, _reason: ExitReason): void {}
 
   boundary(cpu: number): ExitReason | null {
+    if (this.host.nested.inL2(cpu)) return this.host.nested.boundary(cpu);
     if (this.host.takeKick(cpu)) return 'external-interrupt';
     const w = this.windows[cpu]!;
     const vcpu = this.host.vcpu(cpu);
@@ -67,10 +70,11 @@ export abstract class BackendBase implements InjectionBackend {
   }
 
   canWake(cpu: number): boolean {
+    if (this.host.nested.inL2(cpu)) return this.host.nested.canWake(cpu);
     const lapic = this.host.lapic(cpu);
     const vcpu = this.host.vcpu(cpu);
-    if (lapic.nmiLatched && !vcpu.nmiBlocked) return true;
-    return vcpu.interruptFlag && (lapic.extIntPending() || this.lapicVectorPending(cpu));
+    if (lapic.nmiLatched && !vcpu.nmiBlocked && vcpu.gif) return true;
+    return vcpu.interruptFlag && vcpu.gif && (lapic.extIntPending() || this.lapicVectorPending(cpu));
   }
 
   holds(cpu: number, vector: number): boolean {

@@ -65,6 +65,7 @@ export class SvmVintrBackend extends BackendBase {
   }
 
   override entry(cpu: number): void {
+    if (this.host.nested.entry(cpu)) return; // L2 runs: nested.ts decides (no V_IRQ for L1 in vmcb02)
     const w = this.windows[cpu]!;
     w.interrupt = false;
     w.nmi = false;
@@ -87,6 +88,7 @@ export class SvmVintrBackend extends BackendBase {
   }
 
   override boundary(cpu: number): ExitReason | null {
+    if (this.host.nested.inL2(cpu)) return this.host.nested.boundary(cpu);
     const exit = super.boundary(cpu);
     if (exit !== null) return exit;
     const s = this.v[cpu]!;

@@ -73,6 +73,8 @@ export class VmxPostedBackend extends VmxVidBackend {
   }
 
   override boundary(cpu: number): ExitReason | null {
+    // In L2 a notification is an ordinary host interrupt (vmcs02 does not name its vector): nested.ts.
+    if (this.host.nested.inL2(cpu)) return this.host.nested.boundary(cpu);
     if (this.host.takeNotification(cpu)) this.processPosted(cpu);
     return super.boundary(cpu);
   }

@@ -64,6 +64,7 @@ export class VmxVidBackend extends BackendBase {
 
   override entry(cpu: number): void {
     this.refreshEoiExitBitmap(cpu);
+    if (this.host.nested.entry(cpu)) return; // L2 runs: nested.ts decides (vmcs02 has no RVI for L1)
     const w = this.windows[cpu]!;
     w.interrupt = false;
     w.nmi = false;
@@ -75,6 +76,7 @@ export class VmxVidBackend extends BackendBase {
   }
 
   override boundary(cpu: number): ExitReason | null {
+    if (this.host.nested.inL2(cpu)) return this.host.nested.boundary(cpu);
     const exit = super.boundary(cpu);
     if (exit !== null) return exit;
     if (this.bitmapGeneration[cpu] !== this.host.platform.ioapic.generation) return 'request';
@@ -114,7 +116,7 @@ export class VmxVidBackend extends BackendBase {
   /** Evaluation of pending virtual interrupts; delivers RVI when it beats VPPR and IF allows. */
   protected evaluate(cpu: number): void {
     const rvi = this.rvi[cpu]!;
-    if (rvi < 0) return;
+    if (rvi < 0 || this.host.nested.inL2(cpu)) return; // L1's virtual interrupts never reach L2
     const lapic = this.host.lapic(cpu);
     if ((rvi & PRIORITY_CLASS_MASK) <= (lapic.processorPriority & PRIORITY_CLASS_MASK)) return;
     if (!this.host.vcpu(cpu).interruptible()) return;

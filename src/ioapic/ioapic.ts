@@ -12,8 +12,8 @@
  *
  * @module
  */
-import { decodeDevice, encodeDevice } from '../codec/container.js';
-import { RearmQueue, type Rearm, type StateReader, type StateWriter } from '../codec/state.js';
+import { encodeDevice, restoreDevice } from '../codec/container.js';
+import type { Rearm, StateReader, StateWriter } from '../codec/state.js';
 import { DeliveryMode } from '../apic/message.js';
 import type { InterruptRouter } from '../apic/message.js';
 import { checkBool, checkInt } from '../errors.js';
@@ -149,6 +149,7 @@ export class IoApic {
   private readonly stormThreshold: number;
   private readonly stormDelayNs: number;
 
+  private tracer: ((kind: 'remote-irr-set' | 'remote-irr-clear', pin: number, vector: number) => void) | undefined;
   /** Counts guest writes to redirection entries (backends rebuild EOI-exit bitmaps on change). */
   private entryGeneration = 0;
   /** IOREGSEL: the selected register index. */
@@ -301,12 +302,7 @@ export class IoApic {
 
   /** Restores a snapshot made by {@link save}; on a SnapshotError nothing changes. */
   restore(bytes: Uint8Array): void {
-    const r = decodeDevice(bytes, 'ioapic', IOAPIC_STATE_VERSION);
-    const apply = this.readState(r);
-    r.end();
-    const q = new RearmQueue();
-    apply(q.rearm);
-    q.flush();
+    restoreDevice(bytes, 'ioapic', IOAPIC_STATE_VERSION, (r) => this.readState(r));
   }
 
   /** Writes the state into a snapshot section. */
@@ -364,6 +360,12 @@ export class IoApic {
   // ---- Introspection ---------------------------------------------------------------------
 
   /** The current I/O APIC ID (IOAPICID bits 27:24). */
+  /** Installs (or removes) a tracer for remote IRR changes; without one each site costs a comparison. */
+  setTracer(fn: ((kind: 'remote-irr-set' | 'remote-irr-clear', pin: number, vector: number) => void) | undefined): void {
+    if (fn !== undefined && typeof fn !== 'function') throw new TypeError('fn must be a function');
+    this.tracer = fn;
+  }
+
   /**
    * Increases with every guest write to a redirection entry, so a backend that caches routing
    * (VMX EOI-exit bitmaps, as KVM's IOAPIC scan does) knows when to rebuild it.
@@ -505,7 +507,10 @@ export class IoApic {
     // Set remote IRR before routing so an EOI the router runs synchronously finds it.
     this.low[pin] = (low | R.RemoteIrr) >>> 0;
     this.deliveredVector[pin] = (low & R.VectorMask);
-    if (this.route(pin, low, true) > 0) return;
+    if (this.route(pin, low, true) > 0) {
+      if (this.tracer !== undefined) this.tracer('remote-irr-set', pin, low & R.VectorMask);
+      return;
+    }
     // Remote IRR records acceptance by a local APIC (§3.2.4, bit 14); nobody accepted.
     this.stats.unaccepted++;
     this.low[pin] = (this.low[pin]! & ~R.RemoteIrr) >>> 0;
@@ -528,6 +533,7 @@ export class IoApic {
       if (this.deliveredVector[pin] !== vector && (low & R.VectorMask) !== vector) continue;
       this.low[pin] = (low & ~R.RemoteIrr) >>> 0;
       this.stats.eois++;
+      if (this.tracer !== undefined) this.tracer('remote-irr-clear', pin, vector);
       this.afterEoi(pin);
     }
   }

@@ -12,6 +12,12 @@
  * At the end of a run, a request still owed but no longer held anywhere in the model (IRR, a
  * posted-interrupt descriptor, V_IRQ) is lost too.
  *
+ * Nested virtualization (docs/nested.md): the vCPU's local APIC is L1's, so every request is an
+ * interrupt for L1. It may be delivered to L1 (a handler entry in L1, or an exit from L2 that
+ * acknowledges it) or — only if L1 did not ask to exit on its interrupts — to L2 (L0 injecting it
+ * there). A delivery to L2 while L1 asked for the exit is at the **wrong level**: it clears the
+ * request (L1 will never see it) and is counted and reported.
+ *
  * @module
  */
 
@@ -26,9 +32,13 @@ export interface CheckerCounts {
   delivered: number;
   lost: number;
   doubled: number;
+  /** Deliveries (counted in `delivered`) that went to L2 with L1's consent (rule 3). */
+  deliveredToL2: number;
+  /** Deliveries to L2 of an interrupt L1 asked to exit on. */
+  wrongLevel: number;
 }
 
-export type CheckerVerdict = 'ok' | 'lost' | 'doubled';
+export type CheckerVerdict = 'ok' | 'lost' | 'doubled' | 'wrong-level';
 
 export class DeliveryChecker {
   private readonly pending: Uint8Array[];
@@ -36,7 +46,7 @@ export class DeliveryChecker {
 
   constructor(cpus: number) {
     this.pending = Array.from({ length: cpus }, () => new Uint8Array(256));
-    this.counts = Array.from({ length: cpus }, () => ({ requests: 0, coalesced: 0, delivered: 0, lost: 0, doubled: 0 }));
+    this.counts = Array.from({ length: cpus }, () => ({ requests: 0, coalesced: 0, delivered: 0, lost: 0, doubled: 0, deliveredToL2: 0, wrongLevel: 0 }));
   }
 
   /**
@@ -60,16 +70,26 @@ export class DeliveryChecker {
     return 'ok';
   }
 
-  /** The guest entered the handler of `vector` (delivered by the local APIC path). */
-  delivered(cpu: number, vector: number): CheckerVerdict {
+  /**
+   * The guest entered the handler of `vector` (delivered by the local APIC path), or an exit from
+   * L2 acknowledged it. `level`: which level got it; `l2Allowed`: for level 2, whether L1 let its
+   * interrupts reach L2 (did not set external-interrupt exiting / the INTR intercept).
+   */
+  delivered(cpu: number, vector: number, level: 1 | 2 = 1, l2Allowed = false): CheckerVerdict {
     const c = this.counts[cpu]!;
     const p = this.pending[cpu]!;
+    if (level === 2 && !l2Allowed) {
+      p[vector] = 0;
+      c.wrongLevel++;
+      return 'wrong-level';
+    }
     if (p[vector] === 0) {
       c.doubled++;
       return 'doubled';
     }
     p[vector] = 0;
     c.delivered++;
+    if (level === 2) c.deliveredToL2++;
     return 'ok';
   }
 
@@ -100,7 +120,7 @@ export class DeliveryChecker {
     this.pending.forEach((p, cpu) => {
       w.u8s(p);
       const c = this.counts[cpu]!;
-      w.uint(c.requests).uint(c.coalesced).uint(c.delivered).uint(c.lost).uint(c.doubled);
+      w.uint(c.requests).uint(c.coalesced).uint(c.delivered).uint(c.lost).uint(c.doubled).uint(c.deliveredToL2).uint(c.wrongLevel);
     });
   }
 
@@ -117,6 +137,8 @@ export class DeliveryChecker {
         delivered: r.uint('delivered'),
         lost: r.uint('lost'),
         doubled: r.uint('doubled'),
+        deliveredToL2: r.uint('deliveredToL2'),
+        wrongLevel: r.uint('wrongLevel'),
       });
     }
     return () => {

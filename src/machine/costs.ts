@@ -54,7 +54,9 @@ export function resolveCosts(partial: Partial<Costs> | undefined): Costs {
       costs.jitter = value;
       continue;
     }
-    costs[key as keyof Costs] = checkInt(`costs.${key}`, value, 0, 1e12);
+    // An instruction must take time, or a guest loop would stop virtual time (run() would never
+    // return); everything else may be free.
+    costs[key as keyof Costs] = checkInt(`costs.${key}`, value, key === 'instructionNs' ? 1 : 0, 1e12);
   }
   return costs;
 }

@@ -18,7 +18,7 @@
  */
 import { decodeSnapshot, encodeSnapshot, type Section, type SnapshotContainer } from '../codec/container.js';
 import { RearmQueue, StateWriter, type StateReader } from '../codec/state.js';
-import { checkInt, SnapshotError } from '../errors.js';
+import { checkBool, checkInt, SnapshotError } from '../errors.js';
 import type { LocalApic } from '../apic/local-apic.js';
 import type { GuestProgram } from '../guest/program.js';
 import { validateProgram } from '../guest/program.js';
@@ -37,6 +37,10 @@ import { SvmVintrBackend, type SvmVintrOptions } from '../inject/svm-vintr.js';
 import { VmxEventBackend } from '../inject/vmx-event.js';
 import { VmxPostedBackend } from '../inject/vmx-posted.js';
 import { VmxVidBackend } from '../inject/vmx-vid.js';
+import { isaOf, NESTED_EXIT_REASONS, type NestedExitReason } from '../inject/nested-controls.js';
+import { NestedController, type NestedStatus } from '../inject/nested.js';
+import { checkNestedIsa } from '../inject/nested-validate.js';
+import type { L2ApicAccess } from '../inject/nested-access.js';
 import type { LowestPriorityPolicy } from '../bus/lowest-priority.js';
 import { Platform, type CpuEvent } from '../platform/platform.js';
 import type { Explanation } from '../platform/explain.js';
@@ -60,6 +64,12 @@ export interface MachineOptions {
   lowestPriority?: LowestPriorityPolicy;
   /** Record the trace (default true). */
   trace?: boolean;
+  /**
+   * Ring mode for the trace: keep only the last `traceLimit` events (1..50,000,000), so memory
+   * stays bounded however long the machine runs; `trace.dropped` counts the discarded ones and
+   * `trace.hash()` still covers every event. Default: keep every event.
+   */
+  traceLimit?: number;
 }
 
 /** A device event scheduled on the machine (plain data, so snapshots can hold it). */
@@ -101,6 +111,24 @@ export interface VcpuStats {
   doubled: number;
   faults: number;
   instructions: number;
+  // ---- nested virtualization (docs/nested.md) ----
+  /** Emulated VM entries from L1 into L2 (VMLAUNCH / VMRESUME / VMRUN). */
+  nestedEntries: number;
+  /** Emulated exits from L2 to L1, by reason (not counted in `exits`: those are exits to L0). */
+  nestedExits: Record<NestedExitReason, number>;
+  nestedExitCount: number;
+  /** Exits to L0 taken while L2 ran, by reason (a subset of `exits`; the rest came from L1). */
+  exitsFromL2: Record<ExitReason, number>;
+  /** External-interrupt exits to L1 that carried the vector (acknowledge interrupt on exit). */
+  ackedOnExit: number;
+  /** Immediate exits L0 took after entering L2 because a nested run was pending. */
+  immediateExits: number;
+  /** Handler entries in L2 (included in `handlerEntries`). */
+  l2HandlerEntries: number;
+  /** The checker's deliveries to L2 of L1's interrupts (included in `delivered`). */
+  deliveredToL2: number;
+  /** L1's interrupts delivered to L2 although L1 asked to exit on them. */
+  wrongLevel: number;
 }
 
 export interface MachineStats {
@@ -157,7 +185,22 @@ function emptyStats(): VcpuStats {
     doubled: 0,
     faults: 0,
     instructions: 0,
+    nestedEntries: 0,
+    nestedExits: zeroes(NESTED_EXIT_REASONS),
+    nestedExitCount: 0,
+    exitsFromL2: zeroes(EXIT_REASONS),
+    ackedOnExit: 0,
+    immediateExits: 0,
+    l2HandlerEntries: 0,
+    deliveredToL2: 0,
+    wrongLevel: 0,
   };
+}
+
+function zeroes<K extends string>(keys: readonly K[]): Record<K, number> {
+  const r = {} as Record<K, number>;
+  for (const k of keys) r[k] = 0;
+  return r;
 }
 
 function createBackend(name: BackendName, opts: MachineOptions): InjectionBackend {
@@ -206,7 +249,14 @@ export class Machine {
   /** Device actions scheduled with at(), by event id. */
   private readonly actions = new Map<number, { at: number; action: DeviceAction }>();
   private readonly options: MachineOptions;
+  /** The last program load() copied, and its JSON text (consecutive identical loads share it). */
+  private lastProgramText = '';
+  private lastProgram: GuestProgram | undefined;
+  /** The vCPU whose step is running (0 outside any step), for attributing device events. */
+  private currentCpu = 0;
   private readonly env: VcpuEnv;
+  /** Nested virtualization: L1 hypervisors and their L2 guests (src/inject/nested.ts). */
+  private readonly nested: NestedController;
 
   constructor(opts: MachineOptions) {
     if (opts === null || typeof opts !== 'object') throw new TypeError('opts must be an object');
@@ -214,6 +264,9 @@ export class Machine {
       throw new RangeError(`backend must be one of ${BACKEND_NAMES.join(', ')}, got ${String(opts.backend)}`);
     }
     this.costs = resolveCosts(opts.costs);
+    const traceOn = checkBool('trace', opts.trace ?? true);
+    const traceLimit = opts.traceLimit === undefined ? undefined : checkInt('traceLimit', opts.traceLimit, 1, 50_000_000);
+    checkSvmVintrOptions(opts.svmVintr);
     this.options = {
       cpus: opts.cpus,
       backend: opts.backend,
@@ -223,7 +276,8 @@ export class Machine {
       costs: { ...this.costs },
       svmVintr: { intermediateState: opts.svmVintr?.intermediateState === true },
       ...(opts.lowestPriority === undefined ? {} : { lowestPriority: opts.lowestPriority }),
-      trace: opts.trace ?? true,
+      trace: traceOn,
+      ...(traceLimit === undefined ? {} : { traceLimit }),
     };
     this.prng = new Prng(checkInt('seed', opts.seed ?? 1, 0, 0xffff_ffff));
     this.scheduler = new Scheduler();
@@ -235,8 +289,8 @@ export class Machine {
       bus: opts.lowestPriority === undefined ? undefined : { lowestPriority: opts.lowestPriority },
     });
     const n = this.platform.cpus;
-    this.trace = new Trace();
-    this.trace.enabled = opts.trace ?? true;
+    this.trace = new Trace(traceLimit === undefined ? {} : { limit: traceLimit });
+    this.trace.enabled = traceOn;
     this.checker = new DeliveryChecker(n);
     this.vcpus = Array.from({ length: n }, (_, cpu) => new Vcpu(cpu));
     this.counters = Array.from({ length: n }, emptyStats);
@@ -254,8 +308,28 @@ export class Machine {
     this.notifyFns = this.vcpus.map((_, cpu) => () => this.onNotification(cpu));
     this.env = this.makeEnv();
     this.backend = createBackend(opts.backend, opts);
-    this.backend.attach(this.makeHost());
+    this.nested = new NestedController(isaOf(opts.backend), n);
+    const host = this.makeHost();
+    this.nested.attach(host, {
+      deliveredOnExit: (cpu, vector) => {
+        if (this.checker.delivered(cpu, vector, 1) === 'doubled') this.traceEvent(cpu, 'doubled', vector);
+      },
+      fault: (cpu, what) => this.env.fault(cpu, what),
+    });
+    this.backend.attach(host);
     this.platform.onCpuEvent((e) => this.onCpuEvent(e));
+    if (this.trace.enabled) this.attachTracers();
+  }
+
+  /**
+   * Device-level trace events. Events of the I/O APIC and the 8259A are attributed to the vCPU
+   * whose step caused them (vCPU 0 for device lines changed by scheduled device actions).
+   */
+  private attachTracers(): void {
+    this.platform.lapics.forEach((apic, cpu) => apic.setTracer((kind, a, b) => this.traceEvent(cpu, kind, a, b)));
+    this.platform.bus.setTracer((cpu, mode, vector) => this.traceEvent(cpu, 'ipi-receive', mode, vector));
+    this.platform.ioapic.setTracer((kind, pin, vector) => this.traceEvent(this.currentCpu, kind, pin, vector));
+    this.platform.pic.setTracer((ir, vector) => this.traceEvent(this.currentCpu, 'pic-inta', ir, vector));
   }
 
   // ---- public API --------------------------------------------------------------------------
@@ -264,9 +338,19 @@ export class Machine {
   load(cpu: number, program: GuestProgram): void {
     this.checkCpu(cpu);
     validateProgram(program);
+    checkNestedIsa(program, this.backend.name);
     const vcpu = this.vcpus[cpu]!;
     this.cancelStep(cpu);
-    vcpu.load(program);
+    this.nested.reset(cpu);
+    // The vCPU runs the machine's own copy (plain JSON data, as snapshots store it): a host that
+    // changes or reuses its program object afterwards cannot put an unchecked instruction in the
+    // guest. Consecutive loads of the same program (every AP of a big machine) share one copy.
+    const text = JSON.stringify(program);
+    if (text !== this.lastProgramText) {
+      this.lastProgramText = text;
+      this.lastProgram = JSON.parse(text) as GuestProgram;
+    }
+    vcpu.load(this.lastProgram!);
     if (vcpu.state === 'wait-for-sipi') {
       this.phase[cpu] = 'waiting';
       return;
@@ -279,15 +363,23 @@ export class Machine {
   /** Schedules a device event at an absolute virtual time. */
   at(atNs: number, action: DeviceAction): void {
     checkInt('atNs', atNs, this.scheduler.now(), Number.MAX_SAFE_INTEGER);
-    const run = this.deviceAction(action);
-    const copy = JSON.parse(JSON.stringify(action)) as DeviceAction;
-    this.scheduleAction(atNs, copy, run);
+    this.deviceAction(action); // checks every field before anything is scheduled
+    // The machine keeps its own copy (plain JSON data for snapshots; MSI words as u32): the host
+    // may reuse or change its object afterwards.
+    const copy: DeviceAction =
+      action.kind === 'irq'
+        ? { kind: 'irq', gsi: action.gsi, level: action.level }
+        : action.kind === 'msi'
+          ? { kind: 'msi', address: action.address >>> 0, data: action.data >>> 0 }
+          : { kind: 'nmi', level: action.level };
+    this.scheduleAction(atNs, copy, this.deviceAction(copy));
   }
 
   private scheduleAction(atNs: number, action: DeviceAction, run: () => void): void {
     const entry = { at: atNs, action, id: 0 };
     entry.id = this.scheduler.schedule(atNs, () => {
       this.actions.delete(entry.id);
+      this.currentCpu = 0;
       run();
     });
     this.actions.set(entry.id, entry);
@@ -335,16 +427,43 @@ export class Machine {
         lost: k.lost,
         doubled: k.doubled,
         instructions: this.vcpus[cpu]!.instructions,
+        ...this.nestedStats(cpu),
+        deliveredToL2: k.deliveredToL2,
+        wrongLevel: k.wrongLevel,
       };
     });
     const total = emptyStats();
     for (const s of cpus) {
       for (const key of Object.keys(total) as Array<keyof VcpuStats>) {
-        if (key === 'exits') for (const r of EXIT_REASONS) total.exits[r] += s.exits[r];
-        else (total[key] as number) += s[key] as number;
+        const sum = total[key];
+        if (typeof sum === 'number') (total[key] as number) += s[key] as number;
+        else for (const [r, n] of Object.entries(s[key] as Record<string, number>)) (sum as Record<string, number>)[r]! += n;
       }
     }
     return { cpus, total };
+  }
+
+  /** The nested-virtualization counters of one vCPU, as VcpuStats fields. */
+  private nestedStats(cpu: number): Pick<VcpuStats, 'nestedEntries' | 'nestedExits' | 'nestedExitCount' | 'exitsFromL2' | 'ackedOnExit' | 'immediateExits' | 'l2HandlerEntries'> {
+    const n = this.nested.stats(cpu);
+    return {
+      nestedEntries: n.entries,
+      nestedExits: n.exits,
+      nestedExitCount: NESTED_EXIT_REASONS.reduce((sum, r) => sum + n.exits[r], 0),
+      exitsFromL2: n.exitsFromL2,
+      ackedOnExit: n.ackedOnExit,
+      immediateExits: n.immediateExits,
+      l2HandlerEntries: n.l2Deliveries,
+    };
+  }
+
+  /**
+   * Nested virtualization (docs/nested.md): which level runs on `cpu`, L1's controls, and which
+   * level a pending interrupt for the vCPU is waiting for, and why. Reads state only.
+   */
+  nestedStatus(cpu: number): NestedStatus {
+    this.checkCpu(cpu);
+    return this.nested.status(cpu);
   }
 
   /**
@@ -354,6 +473,7 @@ export class Machine {
    */
   explain(cpu: number, vector: number): Explanation {
     this.checkCpu(cpu);
+    checkInt('vector', vector, 0, 255);
     const held = this.explainBackend(cpu, vector);
     if (held) return held;
     const base = this.platform.explain(cpu, vector);
@@ -436,6 +556,7 @@ export class Machine {
       this.backend.saveState(w);
     });
     section('checker', (w) => this.checker.saveState(w));
+    section('nested', (w) => this.nested.saveState(w));
     section('trace', (w) => this.trace.saveState(w), true);
     return encodeSnapshot('machine', sections);
   }
@@ -469,7 +590,7 @@ export class Machine {
     c.rejectUnknown(
       (name) =>
         this.platform.knowsSection(name) ||
-        ['machine', 'events', 'memory', 'backend', 'checker', 'trace'].includes(name) ||
+        ['machine', 'events', 'memory', 'backend', 'checker', 'nested', 'trace'].includes(name) ||
         /^vcpu\.\d+$/.test(name),
     );
     const read = <T>(name: string, fn: (r: StateReader) => T): T => {
@@ -514,6 +635,7 @@ export class Machine {
       return this.backend.readState(r);
     });
     const checker = read('checker', (r) => this.checker.readState(r));
+    const nested = read('nested', (r) => this.nested.readState(r));
     const trace = c.has('trace') ? read('trace', (r) => this.trace.readState(r)) : undefined;
     for (const e of events.inFlight) {
       if (e.at < this.scheduler.now()) throw new SnapshotError(`snapshot section 'events', field 'inFlight.at': ${e.at} is before the snapshot time`);
@@ -522,6 +644,9 @@ export class Machine {
       if (a.at < this.scheduler.now()) throw new SnapshotError(`snapshot section 'events', field 'action.at': ${a.at} is before the snapshot time`);
     }
     // Everything is checked: apply, then re-create the timed events in their original order.
+    // Re-arming is not an event of the run: nothing is traced until the trace itself is restored.
+    const tracing = this.trace.enabled;
+    this.trace.enabled = false;
     const q = new RearmQueue();
     platform(q.rearm);
     for (const apply of cpus) apply(q.rearm);
@@ -532,8 +657,10 @@ export class Machine {
     for (const [name, value] of memory) this.memory.set(name, value);
     backend();
     checker();
-    trace?.();
+    nested();
     q.flush();
+    this.trace.enabled = tracing;
+    trace?.();
   }
 
   private saveCpu(w: StateWriter, vcpu: Vcpu, cpu: number): void {
@@ -586,6 +713,7 @@ export class Machine {
 
   private onStep(cpu: number): void {
     this.stepEvent[cpu] = 0;
+    this.currentCpu = cpu;
     const vcpu = this.vcpus[cpu]!;
     if (this.phase[cpu] === 'exited') {
       this.phase[cpu] = 'guest';
@@ -636,7 +764,9 @@ export class Machine {
     this.notifyFlag[cpu] = false;
     this.phase[cpu] = 'exited';
     this.exitedNow[cpu] = true;
-    this.traceEvent(cpu, 'exit', 0, 0, reason);
+    const fromL2 = this.vcpus[cpu]!.level === 2;
+    if (fromL2) this.nested.noteExit(cpu, reason);
+    this.traceEvent(cpu, 'exit', 0, fromL2 ? 2 : 0, reason); // b = 2: the exit came from L2
     this.backend.exit(cpu, reason);
   }
 
@@ -763,6 +893,7 @@ export class Machine {
     const vcpu = this.vcpus[cpu]!;
     this.traceEvent(cpu, 'init');
     this.checker.reset(cpu); // INIT clears IRR: nothing is owed any more
+    this.nested.reset(cpu); // INIT leaves VMX / SVM operation: no L2 any more
     this.cancelStep(cpu);
     const name = this.spinning[cpu];
     if (name !== null) this.stopSpinning(cpu, name);
@@ -790,20 +921,21 @@ export class Machine {
       get instructionNs() {
         return m.cost(m.costs.instructionNs);
       },
-      mmioRead: (cpu, offset) => m.backend.mmioRead(cpu, offset),
+      // L2's APIC accesses go to the same local APIC, always through an exit (nested-access.ts).
+      mmioRead: (cpu, offset) => m.accessFor(cpu).mmioRead(cpu, offset),
       mmioWrite: (cpu, offset, value) => {
-        m.backend.mmioWrite(cpu, offset, value);
+        m.accessFor(cpu).mmioWrite(cpu, offset, value);
         // Traced for the trace's ISR view (trace/chrome.ts).
         if (offset === 0xb0 && m.platform.lapics[cpu]!.mode === 'xapic') m.traceEvent(cpu, 'eoi');
       },
-      msrRead: (cpu, msr) => m.backend.msrRead(cpu, msr),
+      msrRead: (cpu, msr) => m.accessFor(cpu).msrRead(cpu, msr),
       msrWrite: (cpu, msr, value) => {
-        const ok = m.backend.msrWrite(cpu, msr, value);
+        const ok = m.accessFor(cpu).msrWrite(cpu, msr, value);
         if (ok && msr === 0x80b) m.traceEvent(cpu, 'eoi');
         return ok;
       },
-      cr8Read: (cpu) => m.backend.cr8Read(cpu),
-      cr8Write: (cpu, value) => m.backend.cr8Write(cpu, value),
+      cr8Read: (cpu) => m.accessFor(cpu).cr8Read(cpu),
+      cr8Write: (cpu, value) => m.accessFor(cpu).cr8Write(cpu, value),
       halt: (cpu) => m.takeExit(cpu, 'hlt'),
       spin: (cpu, name) => m.startSpinning(cpu, name),
       read: (name) => m.memory.get(name) ?? 0,
@@ -825,7 +957,17 @@ export class Machine {
         if (isPicPort(port)) m.platform.pic.ioWrite(port, value);
       },
       returned: (cpu, vector, nmi) => m.traceEvent(cpu, 'iret', vector, nmi ? 1 : 0),
+      // Nested virtualization: L1's hypervisor instructions (docs/nested.md).
+      vmenter: (cpu, instr) => m.nested.vmenter(cpu, instr),
+      exitInfo: (cpu) => m.nested.exitInfo(cpu),
+      setGif: (cpu, value) => m.nested.setGif(cpu, value),
+      l2Finished: (cpu) => m.nested.l2Finished(cpu),
     };
+  }
+
+  /** Who performs a guest's APIC access: the backend for L1, L0's plain emulation for L2. */
+  private accessFor(cpu: number): L2ApicAccess {
+    return this.vcpus[cpu]!.level === 2 ? this.nested.l2Access : this.backend;
   }
 
   private startSpinning(cpu: number, name: string): void {
@@ -871,7 +1013,7 @@ export class Machine {
         m.vcpus[cpu]!.deliverNmi();
         m.counters[cpu]!.handlerEntries++;
         m.deliveredNow[cpu] = true;
-        m.traceEvent(cpu, 'nmi');
+        m.traceEvent(cpu, 'nmi', 0, 0, m.vcpus[cpu]!.level === 2 ? 'L2' : undefined);
       },
       exit: (cpu, reason) => m.takeExit(cpu, reason),
       kick: (cpu) => {
@@ -898,16 +1040,23 @@ export class Machine {
         m.counters[cpu]![what]++;
       },
       trace: (cpu, kind, a, b, label) => m.traceEvent(cpu, kind, a, b, label),
+      get nested() {
+        return m.nested;
+      },
     };
   }
 
   private deliver(cpu: number, vector: number, source: DeliverySource): void {
-    this.vcpus[cpu]!.deliverInterrupt(vector);
+    const vcpu = this.vcpus[cpu]!;
+    vcpu.deliverInterrupt(vector);
     this.counters[cpu]!.handlerEntries++;
     this.deliveredNow[cpu] = true;
-    this.traceEvent(cpu, 'deliver', vector, source === 'extint' ? 1 : 0);
+    // Nested: label 'L2' for L2's handlers; b = 3 for an event L1 injected into L2 (no APIC request).
+    const level = vcpu.level;
+    this.traceEvent(cpu, 'deliver', vector, source === 'extint' ? 1 : source === 'l1' ? 3 : 0, level === 2 ? 'L2' : undefined);
     if (source !== 'lapic') return;
-    if (this.checker.delivered(cpu, vector) === 'doubled') this.traceEvent(cpu, 'doubled', vector);
+    const verdict = this.checker.delivered(cpu, vector, level, level === 2 && !this.nested.l1InterceptsInterrupts(cpu));
+    if (verdict === 'doubled' || verdict === 'wrong-level') this.traceEvent(cpu, verdict, vector);
   }
 
   // ---- helpers -----------------------------------------------------------------------------
@@ -915,12 +1064,18 @@ export class Machine {
   private deviceAction(action: DeviceAction): () => void {
     if (action === null || typeof action !== 'object') throw new TypeError('action must be an object');
     switch (action.kind) {
+      // Checked here, when the action is scheduled: a bad field must not throw later from run().
       case 'irq':
         checkInt('action.gsi', action.gsi, 0, Math.max(this.platform.ioapic.pins, 16) - 1);
+        checkBool('action.level', action.level);
         return () => this.platform.setIrq(action.gsi, action.level);
       case 'msi':
+        // Any number is guest data (at() stores it as its u32 value); anything else is a host bug.
+        checkNumber('action.address', action.address);
+        checkNumber('action.data', action.data);
         return () => this.platform.sendMsi(action.address, action.data);
       case 'nmi':
+        checkBool('action.level', action.level);
         return () => this.platform.setNmiLine(action.level);
       default:
         throw new RangeError(`action.kind must be 'irq', 'msi' or 'nmi', got ${String((action as { kind: unknown }).kind)}`);
@@ -956,6 +1111,18 @@ export class Machine {
   private checkCpu(cpu: number): void {
     checkInt('cpu', cpu, 0, this.vcpus.length - 1);
   }
+}
+
+function checkNumber(name: string, value: unknown): void {
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${value === null ? 'null' : typeof value}`);
+}
+
+/** `svmVintr` is undefined or an object whose `intermediateState` is undefined or a boolean. */
+function checkSvmVintrOptions(o: unknown): void {
+  if (o === undefined) return;
+  if (o === null || typeof o !== 'object') throw new TypeError(`svmVintr must be an object, got ${o === null ? 'null' : typeof o}`);
+  const v = (o as SvmVintrOptions).intermediateState;
+  if (v !== undefined) checkBool('svmVintr.intermediateState', v);
 }
 
 /** The 8259A pair's ports and its ELCR. */

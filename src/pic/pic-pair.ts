@@ -64,6 +64,7 @@ const enum P {
   CascadeIr = 2, // CASCADE_IR
   SlaveIrqBase = 8, // SLAVE_IRQ_BASE
   IrqMask = 0x0f, // IRQ_COUNT - 1
+  IrMask = 0x07, // IR_MASK
   NoIr = -1, // NO_IR
   SpuriousIr = 7, // SPURIOUS_IR
   OpenBus = 0xff, // OPEN_BUS
@@ -80,11 +81,15 @@ export class PicPair {
   private readonly onOutput: ((level: boolean) => void) | undefined;
   /** The ISA IRQ2 wire, ORed with the slave's INT on master IR2. */
   private irq2Level = false;
+  private tracer: ((masterIr: number, vector: number) => void) | undefined;
   /** The master's INT output as last reported to `onOutput`. */
   private outputLevel = false;
 
-  /** @throws TypeError if `onOutput` is given and is not a function. */
+  /** @throws TypeError if `opts` is not an object (or undefined), or `onOutput` is given and is not a function. */
   constructor(opts: PicPairOptions = {}) {
+    if (opts === null || typeof opts !== 'object') {
+      throw new TypeError(`opts must be an object, got ${opts === null ? 'null' : typeof opts}`);
+    }
     if (opts.onOutput !== undefined && typeof opts.onOutput !== 'function') {
       throw new TypeError(`onOutput must be a function, got ${typeof opts.onOutput}`);
     }
@@ -119,19 +124,24 @@ export class PicPair {
   setIrq(irq: number, level: boolean): void {
     if (typeof irq !== 'number' || (irq & P.IrqMask) !== irq) checkInt('irq', irq, 0, IRQ_COUNT - 1);
     if (level !== true && level !== false) checkBool('level', level);
-    // A wire change that leaves IRR alone (an edge line falling, a request already latched)
-    // cannot change any INT output: the outputs are only re-evaluated when a request changed.
-    if (irq >= P.SlaveIrqBase) {
-      if (!this.slave.setLine(irq - P.SlaveIrqBase, level)) return;
-      if (!this.syncCascade()) return;
-    } else if (irq === P.CascadeIr) {
-      if (level === this.irq2Level) return;
-      this.irq2Level = level;
-      if (!this.syncCascade()) return;
-    } else if (!this.master.setLine(irq, level)) {
+    if (irq === P.CascadeIr) {
+      this.setIrq2(level);
       return;
     }
+    // A wire change that leaves IRR alone (an edge line falling, a request already latched)
+    // cannot change any INT output: the outputs are only re-evaluated when a request changed.
+    // One setLine call site for both chips keeps this method small enough for V8 to inline.
+    const onSlave = irq >= P.SlaveIrqBase;
+    if (!(onSlave ? this.slave : this.master).setLine(irq & P.IrMask, level)) return;
+    if (onSlave && !this.syncCascade()) return;
     this.syncOutput();
+  }
+
+  /** setIrq(2, level): the ISA IRQ2 wire, wire-ORed with the slave's INT on master IR2. */
+  private setIrq2(level: boolean): void {
+    if (level === this.irq2Level) return;
+    this.irq2Level = level;
+    if (this.syncCascade()) this.syncOutput();
   }
 
   /** Whether the master's INT output is high: an INTA now would find an interrupt. */
@@ -150,19 +160,30 @@ export class PicPair {
    * bit. When no slave answers the cascade address the data bus floats: 0xFF.
    */
   acknowledge(): number {
-    const ir = this.master.acknowledgeIr();
+    const master = this.master;
+    const ir = master.acknowledgeIr();
     let vector: number;
     if (ir === P.NoIr) {
-      vector = this.master.vectorFor(P.SpuriousIr);
-    } else if (this.master.hasSlaveOn(ir)) {
+      vector = master.vectorBase | P.SpuriousIr;
+    } else if (((master.slaveInputs >>> ir) & 1) !== 0) {
       // The slave's half re-syncs the cascade line itself when its acknowledge changed it
       // (cascadeAfterSlaveAcknowledge); the master's half cannot change it.
       vector = this.slaveCycle(ir);
     } else {
-      vector = this.master.vectorFor(ir);
+      vector = master.vectorBase | ir;
     }
     this.syncOutput();
+    if (this.tracer !== undefined) this.tracer(ir, vector);
     return vector;
+  }
+
+  /**
+   * Installs (or removes) a tracer of INTA cycles: called with the master IR acknowledged (-1 when
+   * none, giving the spurious vector) and the vector returned.
+   */
+  setTracer(fn: ((masterIr: number, vector: number) => void) | undefined): void {
+    if (fn !== undefined && typeof fn !== 'function') throw new TypeError('fn must be a function');
+    this.tracer = fn;
   }
 
   /**
@@ -192,30 +213,40 @@ export class PicPair {
    * @throws RangeError (TypeError for a non-number) if `port` is not one of the pair's ports.
    */
   ioWrite(port: number, value: number): void {
+    // One call site for the chips' write (so V8 compiles one copy of it into this method), and
+    // the ELCR ports and the error out of the way.
+    let chip: Pic8259;
     switch (port) {
       case P.MasterCommand:
       case P.MasterData:
-        this.master.write(port & P.A0Mask, value);
+        chip = this.master;
         break;
       case P.SlaveCommand:
       case P.SlaveData:
-        this.slave.write(port & P.A0Mask, value);
-        this.syncCascade();
-        break;
-      case P.ElcrMaster:
-        this.master.setElcr(value & P.ElcrMasterWritable);
-        break;
-      case P.ElcrSlave:
-        this.slave.setElcr(value & P.ElcrSlaveWritable);
-        this.syncCascade();
+        chip = this.slave;
         break;
       default:
-        throw portError(port);
+        this.writeElcr(port, value);
+        return;
+    }
+    chip.write(port & P.A0Mask, value);
+    if (chip === this.slave) this.syncCascade();
+    this.syncOutput();
+  }
+
+  /** ioWrite for the ELCR ports (and the error for a port the pair does not own). */
+  private writeElcr(port: number, value: number): void {
+    if (port === P.ElcrMaster) {
+      this.master.setElcr(value & P.ElcrMasterWritable);
+    } else if (port === P.ElcrSlave) {
+      this.slave.setElcr(value & P.ElcrSlaveWritable);
+      this.syncCascade();
+    } else {
+      throw portError(port);
     }
     this.syncOutput();
   }
 
-  /** Both chips and the ELCR back to the power-on state (docs/pic.md); wire levels are kept. */
   /** The state of both chips and the ELCR as a snapshot. */
   save(): Uint8Array {
     return encodeDevice('pic', PIC_STATE_VERSION, (w) => this.saveState(w));
@@ -253,6 +284,7 @@ export class PicPair {
     };
   }
 
+  /** Both chips and the ELCR back to the power-on state (docs/pic.md); wire levels are kept. */
   reset(): void {
     this.master.reset();
     this.slave.reset();
@@ -278,11 +310,12 @@ export class PicPair {
 
   /** The slave's half of a cascaded INTA for cascade address `cascadeId`. */
   private slaveCycle(cascadeId: number): number {
-    if (!this.slave.respondsToCascade(cascadeId)) return P.OpenBus;
-    const ir = this.slave.acknowledgeIr();
-    if (ir === P.NoIr) return this.slave.vectorFor(P.SpuriousIr);
+    const slave = this.slave;
+    if (!slave.answersCascade(cascadeId)) return P.OpenBus;
+    const ir = slave.acknowledgeIr();
+    if (ir === P.NoIr) return slave.vectorBase | P.SpuriousIr;
     this.cascadeAfterSlaveAcknowledge();
-    return this.slave.vectorFor(ir);
+    return slave.vectorBase | ir;
   }
 
   /**
@@ -293,8 +326,14 @@ export class PicPair {
    * bhyve get the same effect by pulsing master IR2 whenever the slave requests.
    */
   private cascadeAfterSlaveAcknowledge(): void {
-    this.master.setLine(P.CascadeIr, this.irq2Level);
-    this.syncCascade();
+    const master = this.master;
+    // With the ISA IRQ2 wire high, master IR2 stays high throughout: no edge.
+    if (this.irq2Level === true) {
+      master.setLine(P.CascadeIr, true);
+      return;
+    }
+    master.setLine(P.CascadeIr, false);
+    if (this.slave.output) master.setLine(P.CascadeIr, true);
   }
 
   /** Master IR2 = slave INT OR the ISA IRQ2 wire. @returns whether the master's IRR changed. */
@@ -302,9 +341,13 @@ export class PicPair {
     return this.master.setLine(P.CascadeIr, this.irq2Level || this.slave.output);
   }
 
+  /** Reports a change of the master's INT output. Kept tiny so that V8 inlines it everywhere. */
   private syncOutput(): void {
-    const level = this.master.output;
-    if (level === this.outputLevel) return;
+    if (this.master.output !== this.outputLevel) this.outputChanged();
+  }
+
+  private outputChanged(): void {
+    const level = !this.outputLevel;
     this.outputLevel = level; // before the callback, which may re-enter (e.g. acknowledge)
     if (this.onOutput !== undefined) this.onOutput(level);
   }

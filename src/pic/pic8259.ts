@@ -10,6 +10,11 @@
  * All state lives in plain number/boolean fields, and the methods used per interrupt (setIrq,
  * pendingIr, acknowledgeIr, the EOI commands) allocate nothing.
  *
+ * The priority resolver's answer (the IR an INTA would take) is kept in a field and recomputed
+ * by every method that changes one of its inputs (IRR, ISR, IMR, the rotation, special mask
+ * mode, SFNM, the cascade inputs), so `pendingIr()` and `output` are a field read: the pair asks
+ * for both chips' INT outputs after every wire change, INTA and EOI.
+ *
  * @module
  */
 import type { StateReader, StateWriter } from '../codec/state.js';
@@ -21,7 +26,6 @@ import {
   ICW1_INIT,
   ICW1_LTIM,
   ICW1_SNGL,
-  ICW2_VECTOR_BASE_MASK,
   ICW3_SLAVE_ID_MASK,
   ICW4_AEOI,
   ICW4_MASK,
@@ -79,6 +83,7 @@ const enum K {
   ByteMask = 0xff, // BYTE_MASK
   IrMask = 0x07, // IR_MASK
   IrCount = 8, // IR_COUNT
+  LowestIrReset = 7, // INITIAL_LOWEST_PRIORITY_IR
   NoIr = -1, // NO_IR
   Icw1Sngl = 0x02, // ICW1_SNGL
   Icw1Ltim = 0x08, // ICW1_LTIM
@@ -126,8 +131,36 @@ export class Pic8259 {
   private pollArmed = false;
   private smm = false;
   private rotateAeoi = false;
+  // Derived from ICW1, ICW3, ICW4, the ELCR, the rotation and SMM by updateDerived(), so the
+  // per-interrupt paths read one field instead of recomputing them.
+  /** The lines that are level-triggered: all with ICW1.LTIM, else the ELCR bits (see levelMask). */
+  private levelBits = 0;
+  /** A master's IR inputs that have slaves: ICW3 in cascade mode, else 0 (and 0 on a slave). */
+  private cascadeBits = 0;
+  /** The cascade address a slave in cascade mode answers (ICW3 bits 2:0), else -1. */
+  private cascadeId = -1;
+  /**
+   * Plain fully nested mode, what PC operating systems use: IR0 highest (no rotation), no
+   * special mask mode, no SFNM. Priority order is then bit order and the resolver is a few bit
+   * operations; the other modes take the general path. Kept by updateDerived().
+   */
+  private plainNested = true;
+  /**
+   * The priority resolver's result for the current state (an IR, or NO_IR): what `pendingIr()`
+   * returns. Every method that changes IRR, ISR, IMR, the rotation or a mode calls `resolve()`
+   * (or stores an answer it knows) before it returns, so this is never stale when read.
+   * test/pic/pic-resolver-cache.property.test.ts checks it against a from-scratch resolution.
+   */
+  private resolvedIr: number = K.NoIr;
 
+  /**
+   * @throws TypeError if `opts` is not an object (or undefined); RangeError for another role or
+   * an `icw3` outside 0..255.
+   */
   constructor(opts: Pic8259Options = {}) {
+    if (opts === null || typeof opts !== 'object') {
+      throw new TypeError(`opts must be an object, got ${opts === null ? 'null' : typeof opts}`);
+    }
     const role = opts.role ?? 'master';
     if (role !== 'master' && role !== 'slave') {
       throw new RangeError(`role must be 'master' or 'slave', got ${String(role)}`);
@@ -135,6 +168,7 @@ export class Pic8259 {
     this.isMaster = role === 'master';
     this.powerOnIcw3 = checkInt('icw3', opts.icw3 ?? 0, 0, BYTE_MASK);
     this.icw3Value = this.powerOnIcw3;
+    this.updateDerived();
   }
 
   // ---- Snapshots -------------------------------------------------------------------------
@@ -182,6 +216,8 @@ export class Pic8259 {
       this.pollArmed = poll;
       this.smm = smm;
       this.rotateAeoi = rotateAeoi;
+      this.updateDerived();
+      this.resolve();
     };
   }
 
@@ -209,7 +245,7 @@ export class Pic8259 {
   }
   /** The lines that are level-triggered now: all of them with ICW1.LTIM, else the ELCR bits. */
   get levelMask(): number {
-    return (this.icw1Value & K.Icw1Ltim) !== 0 ? K.ByteMask : this.elcrBits;
+    return this.levelBits;
   }
   /** ICW1 as last written (0 before the first initialisation). */
   get icw1(): number {
@@ -229,7 +265,7 @@ export class Pic8259 {
   }
   /** Vector bits 7:3 from ICW2; an INTA for IRn returns `vectorBase | n`. */
   get vectorBase(): number {
-    return this.icw2Value & ICW2_VECTOR_BASE_MASK;
+    return this.icw2Value & K.Icw2VectorBaseMask;
   }
   /** The IR that currently has the lowest priority (7 after initialisation). */
   get lowestPriority(): number {
@@ -277,9 +313,7 @@ export class Pic8259 {
   }
   /** The INT output pin: some unmasked request beats everything in service. */
   get output(): boolean {
-    // No unmasked request (the usual state right after an INTA or EOI) is decided here, small
-    // enough for V8 to inline at every caller; the priority resolver runs only otherwise.
-    return (this.irrBits & ~this.imrBits) !== 0 && this.pendingIr() !== K.NoIr;
+    return this.resolvedIr !== K.NoIr;
   }
 
   // ---- Host side: wires and INTA --------------------------------------------------------
@@ -307,13 +341,17 @@ export class Pic8259 {
     const bit = 1 << ir;
     const lines = this.lineBits;
     const irr = this.irrBits;
-    this.lineBits = level ? lines | bit : lines & ~bit;
-    if ((this.levelMask & bit) !== 0) {
-      this.irrBits = level ? irr | bit : irr & ~bit;
-    } else if (level && (lines & bit) === 0) {
-      this.irrBits = irr | bit;
-    }
-    return this.irrBits !== irr;
+    // `=== true`: V8 does not know `level` is a boolean, and a bare `level ?` is a full ToBoolean.
+    const high = level === true ? bit : 0;
+    const levelTriggered = this.levelBits & bit;
+    this.lineBits = (lines & ~bit) | high;
+    // Level-triggered: the IRR bit follows the wire. Edge-triggered: set on a rising edge (high
+    // now, low before), otherwise left alone.
+    const next = (irr & ~levelTriggered) | (high & (levelTriggered | ~lines));
+    if (next === irr) return false;
+    this.irrBits = next;
+    this.resolve();
+    return true;
   }
 
   /**
@@ -321,10 +359,14 @@ export class Pic8259 {
    * reserves no bit; `PicPair` applies the PC's reserved-bit masks. Lines that are now
    * level-triggered take their IRR bit from the wire at once; lines switched to edge keep a
    * request that is already in IRR (as QEMU/KVM, which do not touch IRR on an ELCR write).
+   * @throws RangeError if `value` is not an integer 0..255 (TypeError if not a number).
    */
   setElcr(value: number): void {
-    this.elcrBits = value & BYTE_MASK;
+    if (typeof value !== 'number' || (value & K.ByteMask) !== value) checkInt('value', value, 0, BYTE_MASK);
+    this.elcrBits = value & K.ByteMask; // -0 -> 0
+    this.updateDerived();
     this.syncLevelRequests();
+    this.resolve();
   }
 
   /**
@@ -335,14 +377,40 @@ export class Pic8259 {
    * a slave is not locked out by its own IS bit, so higher-priority slave requests nest. Special
    * mask mode: "enables interrupts from all other levels (lower as well as higher) that are not
    * masked" - the ISR blocks only its own levels (data sheet; bhyve and Bochs agree).
+   *
+   * The answer is computed whenever the state changes (see `resolve`), so this is a field read.
    */
   pendingIr(): number {
+    return this.resolvedIr;
+  }
+
+  /** Runs the priority resolver on the current state and stores the result for `pendingIr`. */
+  private resolve(): void {
+    // No unmasked request: the usual state right after an INTA or EOI, decided without ranks.
+    // (Kept tiny so that V8 inlines it at every state change.)
+    this.resolvedIr = (this.irrBits & ~this.imrBits) === 0 ? K.NoIr : this.resolveRequests();
+  }
+
+  /** The priority resolver proper, when there is some unmasked request. Pure. */
+  private resolveRequests(): number {
     const requests = this.irrBits & ~this.imrBits;
-    if (requests === 0) return K.NoIr;
+    if (this.plainNested === false) return this.resolveGeneral(requests);
+    // Plain fully nested mode: priority order is bit order, so the lowest set request bit wins,
+    // and it is pending when no IS bit is at that bit or below it (the same or a higher priority).
+    const winner = requests & -requests;
+    return (this.isrBits & ((winner << 1) - 1)) === 0 ? 31 - Math.clz32(winner) : K.NoIr;
+  }
+
+  /**
+   * The resolver for any mode: rotated priorities, special mask mode (the ISR blocks only its
+   * own levels) and special fully nested mode (a request on an input with a slave is not blocked
+   * by its own IS bit).
+   */
+  private resolveGeneral(requests: number): number {
     const cascadeShield = (this.icw4Value & K.Icw4Sfnm) !== 0 ? this.cascadeInputs() : 0;
     if (this.smm === true) return this.highestIr(requests & ~(this.isrBits & ~cascadeShield));
     const rank = this.rankOf(requests);
-    const ir = (rank + this.lowestIr + 1) & K.IrMask; // irAtRank
+    const ir = this.irAtRank(rank);
     const inService = this.isrBits & ~(cascadeShield & (1 << ir));
     return rank < this.rankOf(inService) ? ir : K.NoIr;
   }
@@ -354,15 +422,23 @@ export class Pic8259 {
    * is pending: the caller then reads the spurious "DEFAULT IR7" vector.
    */
   acknowledgeIr(): number {
-    const ir = this.pendingIr();
+    const ir = this.resolvedIr;
     if (ir === K.NoIr) return K.NoIr;
     const bit = 1 << ir;
-    if ((this.levelMask & bit) === 0) this.irrBits &= ~bit;
+    this.irrBits &= ~(bit & ~this.levelBits); // an edge request leaves IRR; a level one stays
     if ((this.icw4Value & K.Icw4Aeoi) === 0) {
       this.isrBits |= bit;
+      // In fully nested mode the new IS bit has the highest priority of every request left (the
+      // winner was the highest), so it blocks them all; SMM and SFNM may let some through.
+      if (this.smm === false && (this.icw4Value & K.Icw4Sfnm) === 0) {
+        this.resolvedIr = K.NoIr;
+        return ir;
+      }
     } else if (this.rotateAeoi === true) {
       this.lowestIr = ir;
+      this.updateDerived();
     }
+    this.resolve();
     return ir;
   }
 
@@ -373,22 +449,48 @@ export class Pic8259 {
    */
   acknowledge(): number {
     const ir = this.acknowledgeIr();
-    return this.vectorFor(ir === NO_IR ? SPURIOUS_IR : ir);
+    return (this.icw2Value & K.Icw2VectorBaseMask) | (ir === NO_IR ? SPURIOUS_IR : ir);
   }
 
-  /** The vector this chip supplies for `ir` in 8086 mode: ICW2 bits 7:3 and the IR number. */
+  /**
+   * The vector this chip supplies for `ir` in 8086 mode: ICW2 bits 7:3 and the IR number.
+   * @throws RangeError if `ir` is not an integer 0..7 (TypeError if not a number).
+   */
   vectorFor(ir: number): number {
-    return (this.icw2Value & K.Icw2VectorBaseMask) | (ir & K.IrMask);
+    if (typeof ir !== 'number' || (ir & K.IrMask) !== ir) checkInt('ir', ir, 0, IR_COUNT - 1);
+    return (this.icw2Value & K.Icw2VectorBaseMask) | ir;
   }
 
-  /** Whether an INTA for `ir` is handed to a slave: master, cascade mode and ICW3 bit `ir`. */
+  /**
+   * Whether an INTA for `ir` is handed to a slave: master, cascade mode and ICW3 bit `ir`.
+   * @throws RangeError if `ir` is not an integer 0..7 (TypeError if not a number).
+   */
   hasSlaveOn(ir: number): boolean {
-    return ((this.cascadeInputs() >>> (ir & K.IrMask)) & 1) !== 0;
+    if (typeof ir !== 'number' || (ir & K.IrMask) !== ir) checkInt('ir', ir, 0, IR_COUNT - 1);
+    return ((this.cascadeBits >>> ir) & 1) !== 0;
   }
 
-  /** Whether this chip, as a slave in cascade mode, answers cascade address `id` (its ICW3). */
+  /**
+   * Whether this chip, as a slave in cascade mode, answers cascade address `id` (its ICW3).
+   * @throws RangeError if `id` is not an integer 0..7 (TypeError if not a number).
+   */
   respondsToCascade(id: number): boolean {
-    return this.isMaster === false && (this.icw1Value & K.Icw1Sngl) === 0 && (this.icw3Value & K.Icw3SlaveIdMask) === id;
+    if (typeof id !== 'number' || (id & K.IrMask) !== id) checkInt('id', id, 0, IR_COUNT - 1);
+    return this.answersCascade(id);
+  }
+
+  /**
+   * The IR inputs an INTA hands to a slave (ICW3 on a master in cascade mode, else 0), for
+   * `PicPair`, which tests the bit of an IR it got from `acknowledgeIr`.
+   * @internal
+   */
+  get slaveInputs(): number {
+    return this.cascadeBits;
+  }
+
+  /** {@link respondsToCascade} without the argument check, for `PicPair`. @internal */
+  answersCascade(id: number): boolean {
+    return this.cascadeId === id;
   }
 
   /**
@@ -402,8 +504,9 @@ export class Pic8259 {
     this.icw4Value = 0;
     this.nextIcw = READY;
     this.elcrBits = 0;
-    this.resetOperatingState();
-    this.irrBits = this.lineBits & this.levelMask; // all edge now: no request until a new edge
+    this.resetOperatingState(); // updates the derived fields
+    this.irrBits = this.lineBits & this.levelBits; // all edge now: no request until a new edge
+    this.resolve();
   }
 
   // ---- Guest side: the A0 register pair ------------------------------------------------
@@ -429,17 +532,22 @@ export class Pic8259 {
    * @throws RangeError if `a0` is not 0 or 1 (host misuse). Never for any value.
    */
   write(a0: number, value: number): void {
-    if (a0 !== 0 && a0 !== 1) checkInt('a0', a0, 0, 1);
-    const byte = value & K.ByteMask;
-    if (a0 === 1) {
-      this.writeData(byte);
-    } else if ((byte & K.Icw1Init) !== 0) {
-      this.writeIcw1(byte);
-    } else if ((byte & K.Ocw3Select) !== 0) {
-      this.writeOcw3(byte);
+    if (a0 === 0) {
+      const byte = value & K.ByteMask;
+      if ((byte & (K.Icw1Init | K.Ocw3Select)) === 0) {
+        this.writeOcw2(byte); // the EOIs: the command word written per interrupt
+      } else if ((byte & K.Icw1Init) !== 0) {
+        this.writeIcw1(byte);
+      } else {
+        this.writeOcw3(byte);
+      }
+    } else if (a0 === 1) {
+      this.writeData(value & K.ByteMask);
     } else {
-      this.writeOcw2(byte);
+      checkInt('a0', a0, 0, 1); // throws: nothing has changed
     }
+    // Any command word may change an input of the resolver (IMR, ISR, rotation, SMM, ICW1/3/4).
+    this.resolve();
   }
 
   // ---- Command words -----------------------------------------------------------------------
@@ -453,10 +561,12 @@ export class Pic8259 {
         return;
       case EXPECT_ICW3:
         this.icw3Value = byte;
+        this.updateDerived();
         this.nextIcw = this.afterIcw3();
         return;
       case EXPECT_ICW4:
         this.icw4Value = byte & ICW4_MASK;
+        this.updateDerived();
         this.nextIcw = READY;
         return;
       default:
@@ -479,11 +589,11 @@ export class Pic8259 {
     this.icw1Value = byte;
     this.icw4Value = 0;
     this.nextIcw = EXPECT_ICW2;
-    this.resetOperatingState();
+    this.resetOperatingState(); // updates the derived fields (levelBits for LTIM)
     // (a): latched edge requests are dropped and a wire that is already high must fall and rise
     // again (lineBits keeps its level, so a repeated "high" is no edge); level requests follow
     // the wire under the new LTIM.
-    this.irrBits = this.lineBits & this.levelMask;
+    this.irrBits = this.lineBits & this.levelBits;
   }
 
   private resetOperatingState(): void {
@@ -494,20 +604,34 @@ export class Pic8259 {
     this.readIsrSelected = false;
     this.pollArmed = false;
     this.rotateAeoi = false;
+    this.updateDerived();
   }
 
   private writeOcw2(byte: number): void {
-    const level = byte & K.Ocw2LevelMask;
+    // The two EOIs a guest writes per interrupt first; the other commands out of the way.
+    const command = byte >>> K.Ocw2CommandShift;
+    if (command === K.NonSpecificEoi) {
+      // Plain fully nested mode: the highest-priority IS bit is the lowest set bit.
+      if (this.plainNested === true) this.isrBits &= this.isrBits - 1;
+      else this.nonSpecificEoi(false);
+    } else if (command === K.SpecificEoi) {
+      this.isrBits &= ~(1 << (byte & K.Ocw2LevelMask));
+    } else {
+      this.writeOtherOcw2(command, byte & K.Ocw2LevelMask);
+    }
+  }
+
+  /** OCW2 commands other than non-specific and specific EOI. */
+  private writeOtherOcw2(command: number, level: number): void {
+    this.applyOtherOcw2(command, level);
+    this.updateDerived(); // the priority may have rotated
+  }
+
+  private applyOtherOcw2(command: number, level: number): void {
     // Cases are the Ocw2Command values (registers.ts) as literals.
-    switch (byte >>> K.Ocw2CommandShift) {
-      case K.NonSpecificEoi:
-        this.nonSpecificEoi(false);
-        return;
+    switch (command) {
       case K.RotateOnNonSpecificEoi:
         this.nonSpecificEoi(true);
-        return;
-      case K.SpecificEoi:
-        this.isrBits &= ~(1 << level);
         return;
       case K.RotateOnSpecificEoi:
         // L2-L0 is cleared and becomes the lowest priority, whether or not its IS bit was set.
@@ -534,11 +658,12 @@ export class Pic8259 {
    * becomes the lowest priority; with nothing in service, nothing happens (no rotation either).
    */
   private nonSpecificEoi(rotate: boolean): void {
-    const candidates = this.smm === true ? this.isrBits & ~this.imrBits : this.isrBits;
+    const isr = this.isrBits;
+    const candidates = this.smm === true ? isr & ~this.imrBits : isr;
+    if (candidates === 0) return;
     const ir = this.highestIr(candidates);
-    if (ir === K.NoIr) return;
-    this.isrBits &= ~(1 << ir);
-    if (rotate) this.lowestIr = ir;
+    this.isrBits = isr & ~(1 << ir);
+    if (rotate === true) this.lowestIr = ir;
   }
 
   private writeOcw3(byte: number): void {
@@ -547,6 +672,7 @@ export class Pic8259 {
     if ((byte & OCW3_RR) !== 0) this.readIsrSelected = (byte & OCW3_RIS) !== 0;
     // P overrides the status read for the next read only ("polling overrides status read").
     if ((byte & OCW3_P) !== 0) this.pollArmed = true;
+    this.updateDerived();
   }
 
   /**
@@ -563,12 +689,25 @@ export class Pic8259 {
 
   /** A master's IR inputs that have slaves: ICW3 in cascade mode, none otherwise. */
   private cascadeInputs(): number {
-    return this.isMaster === true && (this.icw1Value & K.Icw1Sngl) === 0 ? this.icw3Value : 0;
+    return this.cascadeBits;
+  }
+
+  /**
+   * Recomputes the derived fields (`levelBits`, `cascadeBits`, `cascadeId`, `plainNested`) after
+   * a change of ICW1, ICW3, ICW4, the ELCR, the rotation or special mask mode.
+   */
+  private updateDerived(): void {
+    const icw1 = this.icw1Value;
+    const cascade = (icw1 & K.Icw1Sngl) === 0;
+    this.levelBits = (icw1 & K.Icw1Ltim) !== 0 ? K.ByteMask : this.elcrBits;
+    this.cascadeBits = this.isMaster === true && cascade ? this.icw3Value : 0;
+    this.cascadeId = this.isMaster === false && cascade ? this.icw3Value & K.Icw3SlaveIdMask : -1;
+    this.plainNested = this.lowestIr === K.LowestIrReset && this.smm === false && (this.icw4Value & K.Icw4Sfnm) === 0;
   }
 
   /** After an LTIM or ELCR change, level-triggered IRR bits follow their wires again. */
   private syncLevelRequests(): void {
-    const level = this.levelMask;
+    const level = this.levelBits;
     this.irrBits = (this.irrBits & ~level) | (this.lineBits & level);
   }
 
@@ -586,8 +725,17 @@ export class Pic8259 {
 
   /** The highest-priority IR in `mask`, or NO_IR. */
   private highestIr(mask: number): number {
-    const rank = this.rankOf(mask & K.ByteMask);
-    return rank === K.IrCount ? K.NoIr : this.irAtRank(rank);
+    // IR0 highest (no rotation, the usual case): the lowest set bit (31 - clz32(0) = -1 = NO_IR).
+    if (this.lowestIr === K.LowestIrReset) return 31 - Math.clz32(mask & -mask);
+    return this.highestIrRotated(mask);
+  }
+
+  /** {@link highestIr} with rotated priorities: rankOf, then irAtRank, in one piece. */
+  private highestIrRotated(mask: number): number {
+    const top = (this.lowestIr + 1) & K.IrMask;
+    const rotated = ((mask >>> top) | (mask << (K.IrCount - top))) & K.ByteMask;
+    if (rotated === 0) return K.NoIr;
+    return (31 - Math.clz32(rotated & -rotated) + top) & K.IrMask;
   }
 
   /** The IR that has priority rank `rank` (0..7) under the current rotation. */

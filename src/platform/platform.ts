@@ -28,6 +28,7 @@ import { checkBool, checkInt, SnapshotError } from '../errors.js';
 import { LocalApic, type LapicEvent } from '../apic/local-apic.js';
 import { ApicBus, type ApicBusOptions } from '../bus/apic-bus.js';
 import { IoApic } from '../ioapic/ioapic.js';
+import { MAX_PINS, MIN_PINS, VERSION_82093AA, VERSION_IOXAPIC } from '../ioapic/registers.js';
 import { PicPair } from '../pic/pic-pair.js';
 import type { Clock } from '../time/clock.js';
 import { Scheduler } from '../time/scheduler.js';
@@ -96,6 +97,10 @@ export class Platform {
     const x2apic = checkBool('x2apic', opts.x2apic ?? false);
     const count = checkInt('cpus', opts.cpus, 1, x2apic ? MAX_CPUS : MAX_XAPIC_CPUS);
     this.pciActiveLow = checkBool('pciActiveLow', opts.pciActiveLow ?? true);
+    // The I/O APIC checks these too, but under its own names (pins, version): check them here so
+    // the error names the option the caller passed.
+    const ioapicPins = checkInt('ioapicPins', opts.ioapicPins ?? 24, MIN_PINS, MAX_PINS);
+    const ioapicVersion = checkIoapicVersion(opts.ioapicVersion ?? VERSION_IOXAPIC);
     if (opts.clock === undefined) {
       this.scheduler = new Scheduler();
       this.clock = this.scheduler;
@@ -123,9 +128,9 @@ export class Platform {
     this.lapics = lapics;
     this.ioapic = new IoApic({
       bus: this.bus,
-      pins: opts.ioapicPins ?? 24,
+      pins: ioapicPins,
       clock: this.clock,
-      version: opts.ioapicVersion ?? 0x20,
+      version: ioapicVersion,
     });
     this.bus.addEoiListener(this.ioapic);
     this.pic = new PicPair({ onOutput: (level) => this.picOutput(level) });
@@ -330,3 +335,11 @@ export class Platform {
 }
 
 export type { Explanation };
+
+function checkIoapicVersion(version: unknown): 0x11 | 0x20 {
+  if (typeof version !== 'number') throw new TypeError(`ioapicVersion must be a number, got ${typeof version}`);
+  if (version !== VERSION_82093AA && version !== VERSION_IOXAPIC) {
+    throw new RangeError(`ioapicVersion must be 0x11 or 0x20, got ${String(version)}`);
+  }
+  return version;
+}

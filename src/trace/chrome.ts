@@ -146,6 +146,12 @@ function instantOf(e: TraceEvent): Instant | null {
       return { name: `LOST ${v}`, cat: 'checker', args: { vector: v } };
     case 'doubled':
       return { name: `DOUBLED ${v}`, cat: 'checker', args: { vector: v } };
+    case 'wrong-level':
+      return { name: `WRONG LEVEL ${v}`, cat: 'checker', args: { vector: v } };
+    case 'nested-entry':
+      return { name: `${e.label ?? 'vmenter'} -> L2`, cat: 'nested', args: e.b >= 0 ? { inject: hexVector(e.b) } : {} };
+    case 'nested-exit':
+      return { name: `L2 -> L1 ${e.label ?? ''}`.trimEnd(), cat: 'nested', args: e.a >= 0 ? { reason: e.label ?? '', vector: v } : { reason: e.label ?? '' } };
     case 'fault':
       return { name: `fault: ${e.label ?? ''}`, cat: 'guest' };
     case 'record':

@@ -107,9 +107,11 @@ export function buildSpans(events: readonly TraceEvent[], endNs = lastTime(event
     const t = e.timeNs;
     switch (e.kind) {
       case 'deliver': {
-        const source = e.b === 1 ? 'extint' : e.b === 2 ? 'spurious' : 'lapic';
-        const label = source === 'extint' ? 'ExtINT' : source === 'spurious' ? 'spurious' : 'IRQ';
-        stack.push({ kind: 'handler', name: `${label} ${hexVector(e.a)}`, startNs: t, vector: e.a, detail: source });
+        const source = e.b === 1 ? 'extint' : e.b === 2 ? 'spurious' : e.b === 3 ? 'l1' : 'lapic';
+        const label = source === 'extint' ? 'ExtINT' : source === 'spurious' ? 'spurious' : source === 'l1' ? 'from L1' : 'IRQ';
+        // Nested: an L2 handler is labelled 'L2' in the trace (docs/nested.md).
+        const level = e.label === 'L2' ? 'L2 ' : '';
+        stack.push({ kind: 'handler', name: `${level}${label} ${hexVector(e.a)}`, startNs: t, vector: e.a, detail: source });
         break;
       }
       case 'nmi':
@@ -184,8 +186,9 @@ export function irrIsrCounters(events: readonly TraceEvent[], cpus = cpuCount(ev
           nIrr[cpu]!++;
         }
         break;
+      case 'nested-exit': // acknowledge interrupt on exit: IRR -> ISR without a handler entry
       case 'deliver':
-        if (e.b !== 0) break; // ExtINT / spurious: not the local APIC's IRR/ISR
+        if ((e.kind === 'deliver' ? 0 : 1) !== e.b) break; // ExtINT / spurious / from L1 / no vector: not the local APIC's IRR/ISR
         if (r[v] === 1) {
           r[v] = 0;
           nIrr[cpu]!--;

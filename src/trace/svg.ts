@@ -165,7 +165,7 @@ export function toSvg(events: readonly TraceEvent[], opts: SvgOptions = {}): str
   // Lost and doubled interrupts.
   out.push(`<g class="checker" fill="${COLORS.lost}">`);
   for (const e of events) {
-    if ((e.kind !== 'lost' && e.kind !== 'doubled') || e.cpu >= cpus || e.timeNs < t0 || e.timeNs > t1) continue;
+    if ((e.kind !== 'lost' && e.kind !== 'doubled' && e.kind !== 'wrong-level') || e.cpu >= cpus || e.timeNs < t0 || e.timeNs > t1) continue;
     const mx = x(e.timeNs);
     const y = laneY(e.cpu);
     const label = `${e.kind} ${hexVector(e.a)}`;

@@ -27,7 +27,7 @@ describe('help', () => {
     [['help'], 'commands:'],
     [['list', '--help'], 'usage: irqchip list'],
     [['scenario', '--help'], '--explain CPU:VEC'],
-    [['scenario', '-h'], 'scenarios: lost-ipi, ipi-pingpong, timer-periodic, level-storm, pic-legacy, linux-boot-irq-setup'],
+    [['scenario', '-h'], 'scenarios: lost-ipi, ipi-pingpong, timer-periodic, level-storm, pic-legacy, linux-boot-irq-setup,\n  nested-ack-on-exit'],
     [['scenario', 'lost-ipi', '--help'], 'defaults: --backend svm-event --cpus 2 (2..64)'],
     [['scenario', 'pic-legacy', '-h'], 'wait-for-SIPI'],
     [['compare', '-h'], 'usage: irqchip compare <name>'],

@@ -10,8 +10,8 @@ import { BACKEND_NAMES } from '../../src/inject/backend.js';
 const mem = (run: lib.ScenarioRun, name: string): number => run.machine.memory.get(name) ?? 0;
 
 describe('scenario registry', () => {
-  it('has the six built-in scenarios with one-line descriptions, exported from the library', () => {
-    expect(SCENARIOS.map((s) => s.name)).toEqual(['lost-ipi', 'ipi-pingpong', 'timer-periodic', 'level-storm', 'pic-legacy', 'linux-boot-irq-setup']);
+  it('has the seven built-in scenarios with one-line descriptions, exported from the library', () => {
+    expect(SCENARIOS.map((s) => s.name)).toEqual(['lost-ipi', 'ipi-pingpong', 'timer-periodic', 'level-storm', 'pic-legacy', 'linux-boot-irq-setup', 'nested-ack-on-exit']);
     for (const s of SCENARIOS) {
       expect(s.description).not.toContain('\n');
       expect(s.description.length).toBeLessThan(120);
@@ -135,5 +135,38 @@ describe('determinism', () => {
     const b = runScenario('ipi-pingpong', { seed: 2 });
     expect(a.hash).not.toBe(b.hash);
     expect(a.stats.total.handlerEntries).toBe(b.stats.total.handlerEntries);
+  });
+});
+
+describe('nested-ack-on-exit', () => {
+  it('vmx-event: acknowledge-on-exit saves exactly the interrupt-window exit of every tick', () => {
+    const run = runScenario('nested-ack-on-exit');
+    expect(run.result.reason).toBe('all-done');
+    const [plain, ack] = run.stats.cpus as [lib.VcpuStats, lib.VcpuStats];
+    expect([mem(run, 'ticks0'), mem(run, 'ticks1')]).toEqual([21, 21]);
+    expect([plain.nestedExits['external-interrupt'], ack.nestedExits['external-interrupt']]).toEqual([20, 20]);
+    expect([plain.ackedOnExit, ack.ackedOnExit]).toEqual([0, 20]);
+    expect([plain.exits['interrupt-window'], ack.exits['interrupt-window']]).toEqual([20, 0]);
+    expect(plain.exitCount - ack.exitCount).toBe(20);
+    expect(run.lost + run.doubled + run.stats.total.wrongLevel).toBe(0);
+    expect(run.notes).toEqual([
+      'vCPU 0, L1 without ack-on-exit: 21 ticks, 20 exits L2 -> L1 (0 with the vector), 20 interrupt-window exits, 88 exits to L0',
+      'vCPU 1, L1 with ack-on-exit:    21 ticks, 20 exits L2 -> L1 (20 with the vector), 0 interrupt-window exits, 68 exits to L0',
+      'acknowledge-on-exit saves 20 exits to L0 on vCPU 1 (21 ticks)',
+    ]);
+  });
+
+  it('with APIC virtualization L1 takes the tick without a window exit either way; SVM has no acknowledge-on-exit', () => {
+    for (const backend of ['vmx-vid', 'vmx-posted'] as const) {
+      const run = runScenario('nested-ack-on-exit', { backend });
+      expect(run.stats.cpus.map((c) => c.exitCount), backend).toEqual([47, 47]);
+      expect(run.stats.cpus.map((c) => c.ackedOnExit), backend).toEqual([0, 20]);
+    }
+    for (const backend of ['svm-event', 'svm-vintr'] as const) {
+      const run = runScenario('nested-ack-on-exit', { backend });
+      expect(run.stats.cpus.map((c) => c.ackedOnExit), backend).toEqual([0, 0]);
+      expect(run.notes.at(-1)).toBe('SVM has no acknowledge-on-exit: both vCPUs run the INTR-intercept configuration');
+      expect(run.lost).toBe(0);
+    }
   });
 });

@@ -73,9 +73,24 @@ const REASONS: readonly ExplainReason[] = [
   'higher-vector-first',
   'ioapic-masked',
   'ioapic-remote-irr',
+  'ioapic-polarity-inactive',
+  'pic-masked',
+  'pic-in-service',
+  'pic-cascade-blocked',
+  'pic-lint0-masked',
+  'pic-deliverable',
+  'lvt-masked',
   'apic-software-disabled',
   'not-requested',
 ];
+
+/** The 8259A holding `v` in its range and requesting it, with the IR, or undefined. */
+function picFor(pc: Platform, v: number): { chip: Platform['pic']['master']; ir: number; slave: boolean } | undefined {
+  for (const [chip, slave] of [[pc.pic.master, false], [pc.pic.slave, true]] as const) {
+    if (chip.icw1 !== 0 && (v & ~7) === chip.vectorBase && (chip.irr & (1 << (v & 7))) !== 0) return { chip, ir: v & 7, slave };
+  }
+  return undefined;
+}
 
 /** explain(cpu, v) must agree with the registers it reads. */
 function checkExplain(pc: Platform, c: number, v: number): void {
@@ -87,8 +102,12 @@ function checkExplain(pc: Platform, c: number, v: number): void {
   const inIrr = bitIn(apic.page, 0x200, v);
   const inIsr = bitIn(apic.page, 0x100, v);
   const next = !apic.extIntPending() && apic.mode !== 'disabled' ? apic.pendingVector() : -1;
-  expect(e.deliverable, `${e.reason}: ${e.message}`).toBe(v >= 16 && next === v);
-  expect(e.deliverable).toBe(e.reason === 'deliverable');
+  // Through the local APIC: deliverable exactly when the next INTA would return v.
+  expect(e.reason === 'deliverable', `${e.reason}: ${e.message}`).toBe(v >= 16 && next === v);
+  // Through the 8259A (ExtINT): 'pic-deliverable', checked below.
+  expect(e.deliverable).toBe(e.reason === 'deliverable' || e.reason === 'pic-deliverable');
+  const pic = picFor(pc, v);
+  if (e.reason.startsWith('pic-')) expect(pic, e.reason).toBeDefined();
   switch (e.reason) {
     case 'illegal-vector':
       expect(v).toBeLessThan(16);
@@ -119,6 +138,39 @@ function checkExplain(pc: Platform, c: number, v: number): void {
         e.reason === 'ioapic-masked' ? (pc.ioapic.redirection(p) & 0x10000n) !== 0n && pc.ioapic.pinActive(p) : pc.ioapic.remoteIrr(p),
       );
       expect(held).toBe(true);
+      break;
+    }
+    case 'ioapic-polarity-inactive': {
+      const pins = [...Array(pc.ioapic.pins).keys()].filter((p) => Number(pc.ioapic.redirection(p) & 0xffn) === v);
+      expect(pins.some((p) => (pc.ioapic.redirection(p) & 0x2000n) !== 0n && pc.ioapic.pinLevel(p) && !pc.ioapic.pinActive(p))).toBe(true);
+      break;
+    }
+    case 'pic-masked':
+      expect(pic!.chip.imr & (1 << pic!.ir)).not.toBe(0);
+      break;
+    case 'pic-in-service':
+      expect(pic!.chip.pendingIr()).not.toBe(pic!.ir);
+      break;
+    case 'pic-cascade-blocked':
+      expect(pic!.slave).toBe(true);
+      expect((pc.pic.master.imr & 4) !== 0 || pc.pic.master.pendingIr() !== 2).toBe(true);
+      break;
+    case 'pic-lint0-masked':
+      expect(apic.mode !== 'disabled' && !apic.extIntPending()).toBe(true);
+      break;
+    case 'pic-deliverable': {
+      // The chip's next IR is v, the cascade (for the slave) lets it through, and the CPU's INTR
+      // is driven by the 8259A (LINT0 ExtINT, an ExtINT message, or a disabled local APIC).
+      expect(pic!.chip.imr & (1 << pic!.ir)).toBe(0);
+      expect(pic!.chip.pendingIr()).toBe(pic!.ir);
+      if (pic!.slave) expect(pc.pic.master.pendingIr()).toBe(2);
+      expect(apic.mode === 'disabled' || apic.extIntPending()).toBe(true);
+      break;
+    }
+    case 'lvt-masked': {
+      expect(inIrr || inIsr).toBe(false);
+      const lvts = [0x320, 0x330, 0x340, 0x350, 0x360, 0x370, 0x2f0].map((off) => apic.page[off >> 2]!);
+      expect(lvts.some((lvt) => (lvt & 0xff) === v && (lvt & 0x10000) !== 0)).toBe(true);
       break;
     }
     case 'apic-software-disabled':

@@ -3,7 +3,8 @@
  * for a fixed number of steps. Each test bounds the work by counts (events queued, deliveries,
  * acknowledges) and checks the accounting exactly; none of them looks at a wall clock.
  *
- * Machine-level storms (vCPUs and backends) wait for the Machine: see docs/reliability.md.
+ * Machine-level storms (vCPUs, guest programs, every injection backend) are in
+ * test/machine/storms.test.ts; docs/reliability.md lists both.
  */
 import { describe, expect, it } from 'vitest';
 import { LocalApic } from '../../src/apic/local-apic.js';

@@ -55,6 +55,20 @@ describe('explainVector(apic, vector, ioapic?) misuse', () => {
 });
 
 describe('decodeMsi(address, data, extendedDestId?)', () => {
+  for (const [label, v] of NOT_NUMBERS) {
+    it(`address or data as ${label} throws a TypeError naming it`, () => {
+      expect(() => decodeMsi(v as number, 0)).toThrow(TypeError);
+      expect(() => decodeMsi(v as number, 0)).toThrow(/^address must be a number/);
+      expect(() => decodeMsi(0xfee0_0000, v as number)).toThrow(/^data must be a number/);
+    });
+  }
+  for (const ext of ['no', 1, 0, null]) {
+    it(`extendedDestId ${JSON.stringify(ext)} throws a TypeError naming extendedDestId`, () => {
+      expect(() => decodeMsi(0xfee0_0000, 0, ext as never)).toThrow(TypeError);
+      expect(() => decodeMsi(0xfee0_0000, 0, ext as never)).toThrow(/^extendedDestId must be a boolean/);
+    });
+  }
+
   it('any number is register data: decoding equals decoding its u32 value', () => {
     const anyNumber = fc.oneof(fc.integer({ min: 0, max: 0xffff_ffff }), fc.double(), fc.integer());
     fc.assert(

@@ -6,8 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import { LocalApic, type LocalApicOptions } from '../../src/apic/local-apic.js';
 import { ApicBus } from '../../src/bus/apic-bus.js';
+import { IoApic } from '../../src/ioapic/ioapic.js';
 import { Scheduler } from '../../src/time/scheduler.js';
-import { observeBus, observeLapic } from '../fuzz/observe.js';
+import { observeBus, observeLapic, observeScheduler } from '../fuzz/observe.js';
 import { BAD_INTEGERS, NOT_BOOLEANS, NOT_NUMBERS, busyLapic, c, expectRejected, type Case, type LapicWorld } from './helpers.js';
 
 const OFFSET = /^offset must be an integer in 0\.\.4095/;
@@ -29,10 +30,32 @@ const cases: Array<Case<LocalApic>> = [
   c('writeMsr(0x1b, 2n ** 64n)', (a) => a.writeMsr(0x1b, 2n ** 64n), RangeError, /^value must be a bigint in 0\.\.2\^64-1/),
   // Fabric arrivals: vector 0..255, level a boolean.
   ...[-1, 256, 48.5, ...BAD_INTEGERS.map(([, v]) => v)].map((v) => c<LocalApic>(`acceptInterrupt(${v}, false)`, (a) => a.acceptInterrupt(v, false), RangeError, VECTOR)),
-  // (A bigint vector throws the engine's "Cannot mix BigInt" TypeError: test/fuzz/KNOWN_BUGS.md.)
-  ...NOT_NUMBERS.filter(([, v]) => typeof v !== 'bigint').map(([label, v]) =>
+  // A bigint too (it must not reach a bit operator and get the engine's "Cannot mix BigInt").
+  ...NOT_NUMBERS.map(([label, v]) =>
     c<LocalApic>(`acceptInterrupt(${label}, false)`, (a) => a.acceptInterrupt(v as number, false), TypeError, /^vector must be a number/),
   ),
+  // The MMIO value is guest data when it is a number (any number), a host bug otherwise.
+  ...NOT_NUMBERS.map(([label, v]) =>
+    c<LocalApic>(`writeRegister(0x80, ${label})`, (a) => a.writeRegister(0x80, v as number), TypeError, /^value must be a number/),
+  ),
+  c("writeRegister(0xf0, '0x1ff')", (a) => a.writeRegister(0xf0, '0x1ff' as unknown as number), TypeError, /^value must be a number/),
+  // Vector queries: no wrapping (0x130 is not 0x30, -1 is not 0xFF, 1.5 is not 1).
+  ...(['isRequested', 'isInService', 'isLevelTriggered', 'isFocusFor'] as const).flatMap((q) => [
+    ...[0x130, 256, -1, 1.5, Number.NaN].map((v) => c<LocalApic>(`${q}(${v})`, (a) => a[q](v), RangeError, VECTOR)),
+    ...NOT_NUMBERS.map(([label, v]) => c<LocalApic>(`${q}(${label})`, (a) => a[q](v as number), TypeError, /^vector must be a number/)),
+  ]),
+  // The outward half of a level EOI: the vector is checked before anything is counted.
+  ...[300, 256, -1, 48.5, Number.NaN].map((v) => c<LocalApic>(`levelEoi(${v})`, (a) => a.levelEoi(v), RangeError, VECTOR)),
+  ...NOT_NUMBERS.map(([label, v]) => c<LocalApic>(`levelEoi(${label})`, (a) => a.levelEoi(v as number), TypeError, /^vector must be a number/)),
+  // Fabric messages: delivery mode 0..7, vector 0..255, level a boolean.
+  ...[8, 9, -1, 1.5, Number.NaN].map((m) => c<LocalApic>(`acceptMessage(${m}, 0x30, false)`, (a) => a.acceptMessage(m, 0x30, false), RangeError, /^deliveryMode must be an integer in 0\.\.7/)),
+  ...NOT_NUMBERS.map(([label, m]) => c<LocalApic>(`acceptMessage(${label}, 0x30, false)`, (a) => a.acceptMessage(m as number, 0x30, false), TypeError, /^deliveryMode must be a number/)),
+  ...[0x130, -1, 48.5].flatMap((v) => [0, 1, 6].map((m) => c<LocalApic>(`acceptMessage(${m}, ${v}, false)`, (a) => a.acceptMessage(m, v, false), RangeError, VECTOR))),
+  ...NOT_NUMBERS.map(([label, v]) => c<LocalApic>(`acceptMessage(0, ${label}, false)`, (a) => a.acceptMessage(0, v as number, false), TypeError, /^vector must be a number/)),
+  ...NOT_BOOLEANS.map(([label, l]) => c<LocalApic>(`acceptMessage(0, 0x30, ${label})`, (a) => a.acceptMessage(0, 0x30, l as boolean), TypeError, /^level must be a boolean/)),
+  // SIPI: the vector is checked before the SIPI is counted or ignored.
+  ...[999, 256, -1, 0.5].map((v) => c<LocalApic>(`acceptSipi(${v})`, (a) => a.acceptSipi(v), RangeError, VECTOR)),
+  ...NOT_NUMBERS.map(([label, v]) => c<LocalApic>(`acceptSipi(${label})`, (a) => a.acceptSipi(v as number), TypeError, /^vector must be a number/)),
   ...NOT_BOOLEANS.map(([label, l]) => c<LocalApic>(`acceptInterrupt(0x30, ${label})`, (a) => a.acceptInterrupt(0x30, l as boolean), TypeError, /^level must be a boolean/)),
   // LINT pins 0 and 1.
   ...[2, -1, 0.5].map((pin) => c<LocalApic>(`setLint(${pin}, true)`, (a) => a.setLint(pin as 0, true), RangeError, /^pin must be an integer in 0\.\.1/)),
@@ -144,4 +167,65 @@ describe('new LocalApic(opts) misuse', () => {
       expectRejected(observe, () => new LocalApic(withBus as LocalApicOptions), error as typeof RangeError, message);
     });
   }
+});
+
+describe('new LocalApic({ bus }) misuse', () => {
+  for (const [label, bus] of [['{}', {}], ['null', null], ['42', 42], ['an object without routingChanged', { attach() {}, sendIpi() {}, broadcastEoi() {} }]] as const) {
+    it(`bus ${label}: throws a TypeError naming bus, and schedules nothing`, () => {
+      const clock = new Scheduler();
+      clock.schedule(10, () => {});
+      expectRejected(
+        () => observeScheduler(clock),
+        () => new LocalApic({ id: 0, clock, bus: bus as never }),
+        TypeError,
+        /^bus must implement ApicBusPort/,
+      );
+    });
+  }
+});
+
+describe('LocalApic fabric entry points check before they count (formerly KNOWN_BUGS 2, 3, 5, 6)', () => {
+  it('levelEoi checks the vector before counting, with and without an EOI listener', () => {
+    const bus = new ApicBus();
+    const apic = new LocalApic({ id: 0, clock: new Scheduler(), bus });
+    bus.addEoiListener(new IoApic({ bus }));
+    expect(() => apic.levelEoi(300)).toThrow(/^vector must be an integer in 0\.\.255/);
+    expect(apic.stats.eoiBroadcasts).toBe(0);
+    expect(bus.stats.eoiBroadcasts).toBe(0);
+    const lone = new LocalApic({ id: 0, clock: new Scheduler(), bus: new ApicBus() });
+    expect(() => lone.levelEoi(256)).toThrow(RangeError);
+    expect(lone.stats.eoiBroadcasts).toBe(0);
+  });
+
+  it('writeRegister with a non-number value leaves TPR and SVR alone', () => {
+    const apic = new LocalApic({ id: 0, clock: new Scheduler() });
+    apic.writeRegister(0xf0, 0x1ff);
+    apic.writeRegister(0x80, 0x20);
+    const before = Array.from(apic.page);
+    expect(() => apic.writeRegister(0x80, 0x30n as unknown as number)).toThrow(/^value must be a number/);
+    expect(() => apic.writeRegister(0xf0, '0x1ff' as unknown as number)).toThrow(TypeError);
+    expect(Array.from(apic.page)).toEqual(before);
+    expect(apic.softwareEnabled).toBe(true);
+    // Any number is still guest data.
+    expect(() => apic.writeRegister(0x80, Number.NaN)).not.toThrow();
+    expect(apic.getTpr()).toBe(0);
+  });
+
+  it('acceptMessage rejects impossible messages even on a globally disabled APIC', () => {
+    const apic = new LocalApic({ id: 0, clock: new Scheduler() });
+    apic.writeMsr(0x1b, 0xfee0_0100n);
+    expect(() => apic.acceptMessage(0, 0x130, false)).toThrow(/^vector must be an integer in 0\.\.255/);
+    expect(apic.acceptMessage(0, 0x30, false)).toBe(false); // a valid message: dropped, no error
+  });
+
+  it('acceptSipi rejects vectors outside 0..255 before counting or reporting', () => {
+    const events: number[] = [];
+    const a = new LocalApic({ id: 1, clock: new Scheduler() });
+    const b = new LocalApic({ id: 2, clock: new Scheduler(), autoInitSipi: false, onEvent: (_e, v) => events.push(v) });
+    expect(() => a.acceptSipi(999)).toThrow(/^vector must be an integer in 0\.\.255/);
+    expect(() => b.acceptSipi(-1)).toThrow(RangeError);
+    expect(a.stats.sipisIgnored).toBe(0);
+    expect(b.stats.sipis).toBe(0);
+    expect(events).toEqual([]);
+  });
 });

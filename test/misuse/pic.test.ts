@@ -44,6 +44,14 @@ describe('PicPair misuse', () => {
     });
   }
 
+  it('new PicPair(null) or a non-object throws a TypeError naming opts (KNOWN_BUGS 8)', () => {
+    for (const opts of [null, 5, 'opts', true]) {
+      expect(() => new PicPair(opts as unknown as PicPairOptions)).toThrow(TypeError);
+      expect(() => new PicPair(opts as unknown as PicPairOptions)).toThrow(/^opts must be an object/);
+    }
+    expect(() => new PicPair(undefined)).not.toThrow();
+  });
+
   it('new PicPair({ onOutput: 42 }) throws a TypeError naming onOutput', () => {
     expect(() => new PicPair({ onOutput: 42 } as unknown as PicPairOptions)).toThrow(/^onOutput must be a function/);
     expect(() => new PicPair({ onOutput: 42 } as unknown as PicPairOptions)).toThrow(TypeError);
@@ -79,6 +87,15 @@ const chipCases: Array<Case<Pic8259>> = [
   ...[2, -1, 0.5, 0x21].map((a0) => c<Pic8259>(`read(${a0})`, (p) => p.read(a0), RangeError, /^a0 must be an integer in 0\.\.1/)),
   ...[2, -1, 0.5].map((a0) => c<Pic8259>(`write(${a0}, 0x20)`, (p) => p.write(a0, 0x20), RangeError, /^a0 must be an integer in 0\.\.1/)),
   c('read(a boolean)', (p) => p.read(true as unknown as number), TypeError, /^a0 must be a number/),
+  // KNOWN_BUGS 9: these used to wrap their argument (vectorFor(9) answered for IR1).
+  ...[9, 8, -1, 0.5, Number.NaN].map((ir) => c<Pic8259>(`vectorFor(${ir})`, (p) => p.vectorFor(ir), RangeError, /^ir must be an integer in 0\.\.7/)),
+  ...[8, -1, 2.5].map((ir) => c<Pic8259>(`hasSlaveOn(${ir})`, (p) => p.hasSlaveOn(ir), RangeError, /^ir must be an integer in 0\.\.7/)),
+  ...[8, -1, 2.5].map((id) => c<Pic8259>(`respondsToCascade(${id})`, (p) => p.respondsToCascade(id), RangeError, /^id must be an integer in 0\.\.7/)),
+  ...[0x1ff, 0x100, -1, 0.5, Number.NaN].map((v) => c<Pic8259>(`setElcr(${v})`, (p) => p.setElcr(v), RangeError, /^value must be an integer in 0\.\.255/)),
+  c('vectorFor(a string)', (p) => p.vectorFor('1' as unknown as number), TypeError, /^ir must be a number/),
+  c('hasSlaveOn(a bigint)', (p) => p.hasSlaveOn(2n as unknown as number), TypeError, /^ir must be a number/),
+  c('respondsToCascade(undefined)', (p) => p.respondsToCascade(undefined as unknown as number), TypeError, /^id must be a number/),
+  c('setElcr(a string)', (p) => p.setElcr('0x20' as unknown as number), TypeError, /^value must be a number/),
 ];
 
 describe('Pic8259 misuse', () => {
@@ -89,7 +106,22 @@ describe('Pic8259 misuse', () => {
     });
   }
 
+  it('vectorFor / hasSlaveOn / respondsToCascade / setElcr accept their whole range', () => {
+    const { chip } = busyChip();
+    for (let ir = 0; ir < 8; ir++) {
+      expect(chip.vectorFor(ir)).toBe(0x20 | ir);
+      expect(chip.hasSlaveOn(ir)).toBe(false); // single mode: no slaves
+      expect(chip.respondsToCascade(ir)).toBe(false); // a master
+    }
+    chip.setElcr(0xff);
+    expect(chip.elcr).toBe(0xff);
+    chip.setElcr(0);
+    expect(chip.elcr).toBe(0);
+  });
+
   const ctor: Array<[string, unknown, typeof RangeError | typeof TypeError, RegExp]> = [
+    ['null', null, TypeError, /^opts must be an object/], // KNOWN_BUGS 8
+    ['a number', 7, TypeError, /^opts must be an object/],
     ["role 'primary'", { role: 'primary' }, RangeError, /^role must be 'master' or 'slave'/],
     ['icw3 256', { icw3: 256 }, RangeError, /^icw3 must be an integer in 0\.\.255/],
     ['icw3 -1', { icw3: -1 }, RangeError, /^icw3 must be an integer in 0\.\.255/],

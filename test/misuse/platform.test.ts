@@ -25,6 +25,8 @@ const cases: Array<Case<Platform>> = [
   ...[256, -1, 48.5, Number.NaN].map((v) => c<Platform>(`explain(0, ${v})`, (pc) => pc.explain(0, v), RangeError, /^vector must be an integer in 0\.\.255/)),
   c('explain(0, a string)', (pc) => pc.explain(0, '48' as unknown as number), TypeError, /^vector must be a number/),
   c('explain(2, 0x41)', (pc) => pc.explain(2, 0x41), RangeError, CPU),
+  // MSI data is guest data when it is a number, a host bug otherwise.
+  ...NOT_NUMBERS.map(([label, a]) => c<Platform>(`sendMsi(${label}, 0x41)`, (pc) => pc.sendMsi(a as number, 0x41), TypeError, /^address must be a number/)),
   ...[undefined, 42, {}].map((fn) => c<Platform>(`onCpuEvent(${String(fn)})`, (pc) => pc.onCpuEvent(fn as unknown as (e: CpuEvent) => void), TypeError, /^fn must be a function/)),
 ];
 
@@ -65,10 +67,13 @@ describe('new Platform(opts) misuse', () => {
     ['autoInitSipi 1', { cpus: 1, autoInitSipi: 1 }, TypeError, /^autoInitSipi must be a boolean/],
     ['a clock without cancel', { cpus: 1, clock: { now: () => 0, schedule: () => 1 } }, TypeError, /^clock must implement Clock/],
     ["bus.lowestPriority 'random'", { cpus: 1, bus: { lowestPriority: 'random' } }, RangeError, /^lowestPriority must be one of/],
-    // These name the I/O APIC's own option (pins, version) rather than ioapicPins/ioapicVersion:
-    // test/fuzz/KNOWN_BUGS.md.
-    ['ioapicPins 121', { cpus: 1, ioapicPins: 121 }, RangeError, /pins must be an integer in 1\.\.120/],
-    ['ioapicVersion 0x12', { cpus: 1, ioapicVersion: 0x12 }, RangeError, /version must be 0x11 or 0x20/],
+    // The Platform's own option names, not the I/O APIC's (pins, version): formerly KNOWN_BUGS 7.
+    ['ioapicPins 121', { cpus: 1, ioapicPins: 121 }, RangeError, /^ioapicPins must be an integer in 1\.\.120/],
+    ['ioapicPins 0', { cpus: 1, ioapicPins: 0 }, RangeError, /^ioapicPins must be an integer in 1\.\.120/],
+    ["ioapicPins '24'", { cpus: 1, ioapicPins: '24' }, TypeError, /^ioapicPins must be a number/],
+    ['ioapicVersion 0x12', { cpus: 1, ioapicVersion: 0x12 }, RangeError, /^ioapicVersion must be 0x11 or 0x20/],
+    ["ioapicVersion '0x20'", { cpus: 1, ioapicVersion: '0x20' }, TypeError, /^ioapicVersion must be a number/],
+    ["bus.extendedDestId 'yes'", { cpus: 1, bus: { extendedDestId: 'yes' } }, TypeError, /^extendedDestId must be a boolean/],
   ];
   for (const [label, opts, error, message] of ctor) {
     it(`${label}: throws ${error.name}, and schedules nothing on the host's clock`, () => {

@@ -15,6 +15,7 @@ import { ipiPingpong } from './ipi-pingpong.js';
 import { levelStorm } from './level-storm.js';
 import { linuxBootIrqSetup } from './linux-boot-irq-setup.js';
 import { lostIpi } from './lost-ipi.js';
+import { nestedAckOnExit } from './nested-ack-on-exit.js';
 import { picLegacy } from './pic-legacy.js';
 import { timerPeriodic } from './timer-periodic.js';
 import type { Scenario, ScenarioContext, ScenarioOptions } from './types.js';
@@ -29,6 +30,7 @@ export const SCENARIOS: readonly Scenario[] = Object.freeze([
   levelStorm,
   picLegacy,
   linuxBootIrqSetup,
+  nestedAckOnExit,
 ]);
 
 /** The default backend of the scenarios: event injection, the reference every other is compared with. */
