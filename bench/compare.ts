@@ -4,30 +4,80 @@
  * 1. The native C model of the local APIC hot path (../shared/perf/apic_model.c), compiled at run
  *    time with the machine's C compiler into a temporary directory (never committed), against
  *    `lapic-cycle` and `lapic-burst16`. Both sides draw the same xorshift32 vector sequence and run
- *    the same loops; a checksum run proves it. Runs alternate C / TS; medians are compared.
+ *    the same loops; a checksum run proves it.
  * 2. v86's 8259A pair (npm devDependency `v86`, its wasm instantiated standalone) against
  *    `pic-cycle`, and the raise/lower pair without INTA.
  *
- * Ratios are TS time / baseline time: below 1.0 means irqchip is faster.
+ * Ratios are TS time / baseline time: below 1.0 means irqchip is faster. The machine this runs on
+ * is usually shared, so the two sides are timed in short alternating rounds (TS, then the
+ * baseline, over the same op count) and the reported ratio is the median of the per-round ratios:
+ * a neighbour's burst of load then slows both sides of a round instead of one side of the run.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Bench, formatResult, machineInfo, measure, median } from './common.js';
+import { type Bench, machineInfo, median } from './common.js';
 import { cModelChecksum, enabledApic, lapicBenches } from './lapic.js';
 import { picBenches, picRaiseLowerRun, picSetup } from './pic.js';
 import { type V86Pic, loadV86Pic, v86IntEntry, v86PicCycle, v86PicRaiseLower } from './v86-pic.js';
 
-const ROUNDS = 5;
-const C_CYCLES = 20_000_000;
+/** Alternating rounds (odd, so the median is one round's ratio). */
+const ROUNDS = Number(process.env.IRQCHIP_COMPARE_ROUNDS ?? 15);
+/** Ops per side per round: the C binary's argument, the TS cycle ops and the TS burst vectors. */
+const C_OPS = 8_000_000;
+/** PIC ops per side per round. */
+const PIC_OPS = 1_500_000;
 
-function line(name: string, ts: number, base: number, baseName: string, unit: string): void {
+interface Paired {
+  ts: number;
+  base: number;
+  ratio: number;
+  ratioMin: number;
+  ratioMax: number;
+  tsRuns: number[];
+  baseRuns: number[];
+  ratios: number[];
+}
+
+/** Per-side medians and the median of the per-round ratios. */
+function paired(ts: number[], base: number[]): Paired {
+  const ratios = ts.map((t, i) => t / base[i]!);
+  const r = (x: number): number => Math.round(x * 1000) / 1000;
+  return {
+    ts: median(ts),
+    base: median(base),
+    ratio: median(ratios),
+    ratioMin: Math.min(...ratios),
+    ratioMax: Math.max(...ratios),
+    tsRuns: ts.map(r),
+    baseRuns: base.map(r),
+    ratios: ratios.map(r),
+  };
+}
+
+function report(name: string, p: Paired, baseName: string, unit: string): void {
   console.log(
-    `${name.padEnd(20)} TS ${ts.toFixed(2).padStart(7)} ns/${unit}   ${baseName} ${base.toFixed(2).padStart(7)} ns/${unit}   ratio TS/${baseName} ${(ts / base).toFixed(2)}`,
+    `${name.padEnd(20)} TS ${p.ts.toFixed(2).padStart(7)} ns/${unit}   ${baseName} ${p.base.toFixed(2).padStart(7)} ns/${unit}   ratio TS/${baseName} ${p.ratio.toFixed(2)} (median of ${p.ratios.length} rounds; ${p.ratioMin.toFixed(2)}-${p.ratioMax.toFixed(2)})`,
   );
 }
+
+/** One timed run of `n` ops on fresh state (the caller warms up first). */
+function timeTs<S>(b: Bench<S>, n: number): number {
+  const state = b.setup();
+  const t0 = process.hrtime.bigint();
+  const sink = b.run(state, n);
+  const dt = Number(process.hrtime.bigint() - t0);
+  if (Number.isNaN(sink)) throw new Error(`${b.name}: checksum is NaN`);
+  return dt / n;
+}
+
+function warmUp<S>(b: Bench<S>, n: number): void {
+  b.run(b.setup(), n);
+  b.run(b.setup(), n);
+}
+
 
 // ---- 1. native C model --------------------------------------------------------------------------
 
@@ -75,26 +125,25 @@ function compareC(): Record<string, unknown> {
     if (cSink !== tsSink) throw new Error(`checksum mismatch: C ${cSink}, TS ${tsSink}: the workloads differ`);
     console.log(`  same vector sequence and loops: checksum ${cSink} on both sides for n = ${checkN}`);
     const [cycleBench, burstBench] = lapicBenches as [Bench<ReturnType<typeof enabledApic>>, Bench<ReturnType<typeof enabledApic>>];
+    // Warm-up: V8 settles on the hot loops; the binary's pages and the CPU's caches are warm.
+    warmUp(cycleBench, C_OPS / 4);
+    warmUp(burstBench, C_OPS / 4);
+    runC(binary, C_OPS / 4);
     const c: CRun[] = [];
     const tsCycle: number[] = [];
     const tsBurst: number[] = [];
+    // Each round: TS cycle, TS burst16, then the C binary doing both loops over the same op count.
     for (let r = 0; r < ROUNDS; r++) {
-      c.push(runC(binary, C_CYCLES));
-      tsCycle.push(measure(cycleBench, { runs: 3 }).nsPerOp);
-      tsBurst.push(measure(burstBench, { runs: 3 }).nsPerOp);
+      tsCycle.push(timeTs(cycleBench, C_OPS));
+      tsBurst.push(timeTs(burstBench, C_OPS));
+      c.push(runC(binary, C_OPS));
     }
-    const cCycle = median(c.map((x) => x.cycle));
-    const cBurst = median(c.map((x) => x.burst));
-    const tCycle = median(tsCycle);
-    const tBurst = median(tsBurst);
-    line('lapic-cycle', tCycle, cCycle, 'C', 'cycle');
-    line('lapic-burst16', tBurst, cBurst, 'C', 'vector');
-    return {
-      compiler: version,
-      rounds: ROUNDS,
-      'lapic-cycle': { tsNs: tCycle, cNs: cCycle, ratio: tCycle / cCycle, tsRuns: tsCycle, cRuns: c.map((x) => x.cycle) },
-      'lapic-burst16': { tsNs: tBurst, cNs: cBurst, ratio: tBurst / cBurst, tsRuns: tsBurst, cRuns: c.map((x) => x.burst) },
-    };
+    const cycle = paired(tsCycle, c.map((x) => x.cycle));
+    const burst = paired(tsBurst, c.map((x) => x.burst));
+    console.log(`  ${ROUNDS} alternating rounds of ${C_OPS} ops per side (TS then C)`);
+    report('lapic-cycle', cycle, 'C', 'cycle');
+    report('lapic-burst16', burst, 'C', 'vector');
+    return { compiler: version, rounds: ROUNDS, opsPerRound: C_OPS, 'lapic-cycle': cycle, 'lapic-burst16': burst };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -124,32 +173,39 @@ function compareV86(): Record<string, unknown> {
     setup: picSetup,
     run: picRaiseLowerRun,
   };
-  const n = 3_000_000;
+  const n = PIC_OPS;
+  const cycleBench = picBenches[0]!;
+  warmUp(cycleBench, n / 4);
+  warmUp(raiseLower, n / 4);
   const ts: number[] = [];
   const v86: number[] = [];
   const tsRl: number[] = [];
   const v86Rl: number[] = [];
   const entry: number[] = [];
+  // Each round: TS then v86 over the same op count, for each pair; then v86's interrupt entry.
   for (let r = 0; r < ROUNDS; r++) {
-    ts.push(measure(picBenches[0]!, { runs: 3 }).nsPerOp);
+    ts.push(timeTs(cycleBench, n));
     v86.push(timeV86(v, v86PicCycle, n));
-    tsRl.push(measure(raiseLower, { runs: 3 }).nsPerOp);
+    tsRl.push(timeTs(raiseLower, n));
     v86Rl.push(timeV86(v, v86PicRaiseLower, n));
     entry.push(timeV86(v, v86IntEntry, n));
   }
-  const t = median(ts);
-  const b = median(v86);
+  const cycle = paired(ts, v86);
+  const withoutEntry = paired(ts, v86.map((b, i) => b - entry[i]!));
+  const rl = paired(tsRl, v86Rl);
   const e = median(entry);
-  line('pic-cycle', t, b, 'v86', 'cycle');
+  console.log(`  ${ROUNDS} alternating rounds of ${n} ops per side (TS then v86)`);
+  report('pic-cycle', cycle, 'v86', 'cycle');
   console.log(
-    `${''.padEnd(20)} v86's side includes its real-mode interrupt entry (${e.toFixed(2)} ns, measured alone as INT 0x0C); without it v86 ${(b - e).toFixed(2)} ns, ratio ${(t / (b - e)).toFixed(2)}`,
+    `${''.padEnd(20)} v86's side includes its real-mode interrupt entry (${e.toFixed(2)} ns, measured alone as INT 0x0C); without it v86 ${withoutEntry.base.toFixed(2)} ns, ratio ${withoutEntry.ratio.toFixed(2)} (${withoutEntry.ratioMin.toFixed(2)}-${withoutEntry.ratioMax.toFixed(2)})`,
   );
-  line('pic-raise-lower', median(tsRl), median(v86Rl), 'v86', 'pair');
+  report('pic-raise-lower', rl, 'v86', 'pair');
   return {
     v86: v.version,
     rounds: ROUNDS,
-    'pic-cycle': { tsNs: t, v86Ns: b, ratio: t / b, v86IntEntryNs: e, ratioWithoutEntry: t / (b - e), tsRuns: ts, v86Runs: v86 },
-    'pic-raise-lower': { tsNs: median(tsRl), v86Ns: median(v86Rl), ratio: median(tsRl) / median(v86Rl) },
+    opsPerRound: n,
+    'pic-cycle': { ...cycle, v86IntEntryNs: e, ratioWithoutEntry: withoutEntry.ratio },
+    'pic-raise-lower': rl,
   };
 }
 
@@ -162,5 +218,4 @@ console.log(`  v86 pic-cycle: update_eflags(IF); device_raise_irq(irq) (INTA + r
 console.log(`  pic-raise-lower: TS setIrq(irq, true) + setIrq(irq, false); v86 device_raise_irq + device_lower_irq with IF clear (no INTA)`);
 const c = compareC();
 const v = compareV86();
-void formatResult;
 console.log(JSON.stringify({ ...info, c, v86: v }));

@@ -112,6 +112,7 @@ export class ApicPage {
    * @returns true if the IRR bit was already set (the request coalesced).
    */
   accept(v: number, level: boolean): boolean {
+    // Kept small in bytecode (V8 inlines it into callers' loops within a cumulative budget).
     const words = this.words;
     const k = (v >> 5) << 2;
     const bit = 1 << (v & 31);
@@ -120,10 +121,9 @@ export class ApicPage {
     words[t] = level === true ? tmr | bit : tmr & ~bit;
     const i = W.Irr + k;
     const old = words[i]!;
-    if ((old & bit) !== 0) return true;
     words[i] = old | bit;
     this.irrSummary |= 1 << (v >> 5);
-    return false;
+    return (old & bit) !== 0;
   }
 
   /** Highest vector in IRR, or -1. */
@@ -147,6 +147,37 @@ export class ApicPage {
     const x = words[i]! & ~(1 << (v & 31));
     words[i] = x;
     if (x === 0) this.isrSummary &= ~(1 << (v >> 5));
+  }
+
+  /**
+   * Clears the highest ISR bit (an EOI).
+   * @returns its vector, or -1 if ISR was empty.
+   */
+  popIsr(): number {
+    const summary = this.isrSummary;
+    if (summary === 0) return -1;
+    const w = 31 - Math.clz32(summary);
+    const i = W.Isr + (w << 2);
+    const x = this.words[i]!;
+    const b = 31 - Math.clz32(x);
+    const rest = x & ~(1 << b);
+    this.words[i] = rest;
+    if (rest === 0) this.isrSummary = summary & ~(1 << w);
+    return (w << 5) + b;
+  }
+
+  /** Moves vector `v` from IRR to ISR (an INTA). */
+  moveIrrToIsr(v: number): void {
+    const words = this.words;
+    const k = (v >> 5) << 2;
+    const bit = 1 << (v & 31);
+    const i = W.Irr + k;
+    const irr = words[i]! & ~bit;
+    words[i] = irr;
+    if (irr === 0) this.irrSummary &= ~(1 << (v >> 5));
+    const j = W.Isr + k;
+    words[j] = words[j]! | bit;
+    this.isrSummary |= 1 << (v >> 5);
   }
 
   testIsr(v: number): boolean {
