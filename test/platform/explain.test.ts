@@ -1,24 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { Platform } from '../../src/platform/platform.js';
+import { initPic as initPicUnmasked, rte } from './helpers.js';
 
-function rte(pc: Platform, pin: number, low: number): void {
-  pc.ioapic.writeRegister(0x00, 0x10 + 2 * pin);
-  pc.ioapic.writeRegister(0x10, low);
-}
-
-/** Both 8259As initialised with bases 0x20 / 0x28, everything masked. */
-function initPic(pc: Platform): void {
-  for (const [cmd, data, base, icw3] of [
-    [0x20, 0x21, 0x20, 0x04],
-    [0xa0, 0xa1, 0x28, 0x02],
-  ] as const) {
-    pc.pic.ioWrite(cmd, 0x11);
-    pc.pic.ioWrite(data, base);
-    pc.pic.ioWrite(data, icw3);
-    pc.pic.ioWrite(data, 0x01);
-    pc.pic.ioWrite(data, 0xff);
-  }
-}
+/** Both 8259As initialised, everything masked. */
+const initPic = (pc: Platform): void => initPicUnmasked(pc, 0xff);
 
 describe('explain: the I/O APIC, the 8259A and the LVT', () => {
   it('ioapic-polarity-inactive: an active-low entry whose wire is high', () => {

@@ -1,32 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Platform, type CpuEvent } from '../../src/platform/platform.js';
 import { Scheduler } from '../../src/time/scheduler.js';
-
-/** Programs I/O APIC entry `pin` (low word, destination in high bits 31:24 = CPU 0). */
-function rte(pc: Platform, pin: number, low: number, high = 0): void {
-  pc.ioapic.writeRegister(0x00, 0x10 + 2 * pin + 1);
-  pc.ioapic.writeRegister(0x10, high);
-  pc.ioapic.writeRegister(0x00, 0x10 + 2 * pin);
-  pc.ioapic.writeRegister(0x10, low);
-}
-
-function enableAll(pc: Platform): void {
-  for (const a of pc.lapics) a.writeRegister(0xf0, 0x1ff);
-}
-
-/** ICW1-4 for both 8259As with bases 0x20 / 0x28, everything unmasked. */
-function initPic(pc: Platform): void {
-  for (const [cmd, data, base, icw3] of [
-    [0x20, 0x21, 0x20, 0x04],
-    [0xa0, 0xa1, 0x28, 0x02],
-  ] as const) {
-    pc.pic.ioWrite(cmd, 0x11);
-    pc.pic.ioWrite(data, base);
-    pc.pic.ioWrite(data, icw3);
-    pc.pic.ioWrite(data, 0x01);
-    pc.pic.ioWrite(data, 0x00);
-  }
-}
+import { enableAll, initPic, rte } from './helpers.js';
 
 describe('Platform wiring', () => {
   it('ISA IRQ0 reaches I/O APIC pin 2 (the MADT interrupt source override)', () => {
