@@ -252,6 +252,8 @@ const MODE_X2APIC = 2;
 const MODE_NAMES: readonly ApicMode[] = ['disabled', 'xapic', 'x2apic'];
 
 const NO_VECTOR = -1;
+/** readCommon(): no register at this offset, or not readable in both modes. */
+const NOT_READABLE = -1;
 const MAX_APIC_ID = 0xffff_fffe;
 const X2APIC_RESERVED_HIGH = 0xffff_ffff_0000_0000n;
 const U32 = 0xffff_ffffn;
@@ -1053,16 +1055,37 @@ export class LocalApic {
 
   private readXapic(reg: number): number {
     switch (reg) {
+      case APIC_DFR:
+      case APIC_ICR_LOW:
+      case APIC_ICR_HIGH:
+        return this.regs.get(reg);
+      case APIC_APR:
+        return this.arbitrationPriority();
+      case APIC_EOI:
+      case APIC_RRD:
+        return 0;
+      default: {
+        const v = this.readCommon(reg);
+        if (v !== NOT_READABLE) return v;
+        this.signalError(ESR_ILLEGAL_REGISTER);
+        return 0;
+      }
+    }
+  }
+
+  /**
+   * Registers that read the same in xAPIC and x2APIC mode (ID, version, TPR, PPR, LDR, SVR, ESR,
+   * the LVTs, the timer, ISR/TMR/IRR); NOT_READABLE for any other offset.
+   */
+  private readCommon(reg: number): number {
+    switch (reg) {
       case APIC_ID:
       case APIC_VERSION:
       case APIC_TPR:
       case APIC_PPR:
       case APIC_LDR:
-      case APIC_DFR:
       case APIC_SVR:
       case APIC_ESR:
-      case APIC_ICR_LOW:
-      case APIC_ICR_HIGH:
       case APIC_LVT_CMCI:
       case APIC_LVT_TIMER:
       case APIC_LVT_THERMAL:
@@ -1071,11 +1094,6 @@ export class LocalApic {
       case APIC_LVT_LINT1:
       case APIC_LVT_ERROR:
         return this.regs.get(reg);
-      case APIC_APR:
-        return this.arbitrationPriority();
-      case APIC_EOI:
-      case APIC_RRD:
-        return 0;
       case APIC_TIMER_INITIAL_COUNT:
         return this.timer.readInitialCount();
       case APIC_TIMER_CURRENT_COUNT:
@@ -1083,9 +1101,7 @@ export class LocalApic {
       case APIC_TIMER_DIVIDE:
         return this.timer.readDivide();
       default:
-        if (isVectorRegister(reg)) return this.regs.get(reg);
-        this.signalError(ESR_ILLEGAL_REGISTER);
-        return 0;
+        return isVectorRegister(reg) ? this.regs.get(reg) : NOT_READABLE;
     }
   }
 
@@ -1181,32 +1197,9 @@ export class LocalApic {
     if (msr === MSR_X2APIC_ICR) {
       return (BigInt(this.regs.get(APIC_ICR_HIGH)) << 32n) | BigInt(this.regs.get(APIC_ICR_LOW));
     }
-    const reg = (msr - MSR_X2APIC_BASE) << 4;
-    switch (reg) {
-      case APIC_ID:
-      case APIC_VERSION:
-      case APIC_TPR:
-      case APIC_PPR:
-      case APIC_LDR:
-      case APIC_SVR:
-      case APIC_ESR:
-      case APIC_LVT_CMCI:
-      case APIC_LVT_TIMER:
-      case APIC_LVT_THERMAL:
-      case APIC_LVT_PERF:
-      case APIC_LVT_LINT0:
-      case APIC_LVT_LINT1:
-      case APIC_LVT_ERROR:
-        return BigInt(this.regs.get(reg));
-      case APIC_TIMER_INITIAL_COUNT:
-        return BigInt(this.timer.readInitialCount());
-      case APIC_TIMER_CURRENT_COUNT:
-        return BigInt(this.timer.readCurrentCount());
-      case APIC_TIMER_DIVIDE:
-        return BigInt(this.timer.readDivide());
-      default:
-        return isVectorRegister(reg) ? BigInt(this.regs.get(reg)) : undefined;
-    }
+    // x2APIC has no APR, RRD, DFR or ICR high; EOI and SELF IPI are write-only: all #GP.
+    const v = this.readCommon((msr - MSR_X2APIC_BASE) << 4);
+    return v === NOT_READABLE ? undefined : BigInt(v);
   }
 
   /**
