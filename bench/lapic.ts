@@ -21,7 +21,7 @@ export function enabledApic(): LocalApic {
  * C: accept(); pending(); ack(); eoi().
  */
 export function lapicCycle(apic: LocalApic, n: number): number {
-  let s = XORSHIFT_SEED;
+  let s = XORSHIFT_SEED | 0;
   let sink = 0;
   for (let i = 0; i < n; i++) {
     // xorshift32 and 32 + u32 % 224, inline as in the C model (see common.ts)
@@ -49,7 +49,7 @@ export function lapicCycle(apic: LocalApic, n: number): number {
  * state most acceptances coalesce into an IRR bit that is already set.
  */
 export function lapicBurst16(apic: LocalApic, n: number): number {
-  let s = XORSHIFT_SEED;
+  let s = XORSHIFT_SEED | 0;
   let sink = 0;
   const bursts = Math.floor(n / 16);
   for (let i = 0; i < bursts; i++) {
@@ -75,7 +75,7 @@ export function lapicBurst16(apic: LocalApic, n: number): number {
 export function cModelChecksum(n: number): number {
   const { xorshiftStep, vectorFrom } = rng;
   const apic = enabledApic();
-  let s = XORSHIFT_SEED;
+  let s = XORSHIFT_SEED | 0;
   let sink = 0;
   for (let i = 0; i < n; i++) {
     s = xorshiftStep(s);

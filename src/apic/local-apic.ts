@@ -240,6 +240,7 @@ const enum Hot {
   ClassMask = 0xf0, // PRIORITY_CLASS_MASK
   SvrVectorMask = 0xff, // SVR_VECTOR_MASK
   FirstLegalVector = 16, // FIRST_LEGAL_VECTOR
+  NoFastVector = 256, // fastMinVector when the fast path is off: above every vector
   AccelNotTaken = -1, // ACCEL_NOT_TAKEN
   AccelCoalesced = 1, // ACCEL_COALESCED
   ModeDisabled = 0, // MODE_DISABLED
@@ -294,12 +295,20 @@ export class LocalApic {
   private modeCode = MODE_XAPIC;
   private swEnabled = false;
   /**
-   * Cached `modeCode !== MODE_DISABLED && swEnabled && accel === undefined`: the common case of
-   * {@link acceptFixed} in one test. Kept up to date by {@link syncFastAccept} wherever one of
-   * those changes (IA32_APIC_BASE, SVR, reset/INIT, snapshot restore, setAccel).
+   * The lowest vector {@link acceptInterrupt} may take on its fast path: FIRST_LEGAL_VECTOR (16)
+   * while the APIC is enabled (globally and in SVR) with no assist and no event handler, else
+   * 256 (no vector), so the common case is one comparison. Kept up to date by
+   * {@link syncFastPaths} wherever one of those changes (IA32_APIC_BASE, SVR, reset/INIT,
+   * snapshot restore, setAccel, setEventHandler).
    */
-  private fastAccept = false;
+  private fastMinVector = Hot.NoFastVector;
   private ppr = 0;
+  /**
+   * The priority class a requested vector must exceed to be delivered: PPR's class, or 0xF0
+   * while the APIC is globally disabled (no class exceeds it). {@link pendingVector} is then one
+   * comparison, which also covers an empty IRR (-1 & 0xF0 is 0xF0).
+   */
+  private pendingFloor = Hot.ClassMask;
   private esrPending = 0;
   private inErrorDelivery = false;
   private nmiPending = false;
@@ -473,6 +482,7 @@ export class LocalApic {
   setEventHandler(fn: ((event: LapicEvent, value: number) => void) | undefined): void {
     if (fn !== undefined && typeof fn !== 'function') throw new TypeError('fn must be a function');
     this.onEvent = fn;
+    this.syncFastPaths();
   }
 
   /**
@@ -490,7 +500,7 @@ export class LocalApic {
       throw new TypeError('accel must have an acceptFixed(vector, level) method');
     }
     this.accel = accel;
-    this.syncFastAccept();
+    this.syncFastPaths();
   }
 
   /** Whether `vector` is set in IRR. @throws RangeError / TypeError unless vector is an integer 0..255. */
@@ -532,10 +542,8 @@ export class LocalApic {
 
   /** The highest vector in IRR whose priority class beats PPR, or -1. */
   pendingVector(): number {
-    if (this.modeCode === Hot.ModeDisabled) return Hot.NoVector;
     const v = this.regs.highestIrr();
-    if (v < 0 || (v & Hot.ClassMask) <= (this.ppr & Hot.ClassMask)) return Hot.NoVector;
-    return v;
+    return (v & Hot.ClassMask) > this.pendingFloor ? v : Hot.NoVector;
   }
 
   /**
@@ -694,16 +702,11 @@ export class LocalApic {
     if (typeof vector !== 'number' || (vector & 0xff) !== vector || typeof level !== 'boolean') {
       checkAcceptArgs(vector, level);
     }
-    // The common case in one test. Every hot method is kept small in bytecode: V8 inlines callees
-    // into a caller's loop only up to a cumulative bytecode budget.
-    // (acceptFast written out: one call less to inline.)
-    if (this.fastAccept === true && vector >= Hot.FirstLegalVector) {
-      const coalesced = this.regs.accept(vector, level);
-      const stats = this.stats;
-      if (coalesced) stats.coalesced++;
-      else stats.accepted++;
-      const fn = this.onEvent;
-      if (fn !== undefined) fn(coalesced ? 'coalesced' : 'interrupt', vector);
+    // The common case in one comparison (see fastMinVector). Every hot method is kept small in
+    // bytecode: V8 inlines callees into a caller's loop only up to a cumulative bytecode budget.
+    if (vector >= this.fastMinVector) {
+      if (this.regs.accept(vector, level)) this.stats.coalesced++;
+      else this.stats.accepted++;
     } else {
       this.acceptFixed(vector, level);
     }
@@ -916,8 +919,8 @@ export class LocalApic {
       this.regs.words.set(words);
       this.regs.resync();
       this.swEnabled = (words[APIC_SVR >> 2]! & SVR_APIC_ENABLE) !== 0;
-      this.syncFastAccept();
       this.ppr = words[APIC_PPR >> 2]!;
+      this.syncFastPaths();
       this.esrPending = esrPending;
       this.sipiVector = sipiVector;
       this.nmiPending = nmi;
@@ -971,7 +974,7 @@ export class LocalApic {
     this.apicBase = APIC_BASE_DEFAULT_ADDRESS | APIC_BASE_ENABLE | (bsp ? APIC_BASE_BSP : 0n);
     if (x2) this.apicBase |= APIC_BASE_EXTD;
     this.modeCode = x2 ? MODE_X2APIC : MODE_XAPIC;
-    this.syncFastAccept();
+    this.syncFastPaths();
     this.resetRegisters((this.id & XAPIC_ID_MASK) << XAPIC_ID_SHIFT);
     this.nmiPending = false;
     this.smiPending = false;
@@ -993,8 +996,8 @@ export class LocalApic {
     this.regs.set(APIC_SVR, SVR_RESET);
     for (let i = 0; i < LVT_COUNT; i++) this.regs.set(LVT_OFFSETS[i]!, LVT_RESET);
     this.swEnabled = false;
-    this.syncFastAccept();
     this.ppr = 0;
+    this.syncFastPaths();
     this.esrPending = 0;
     if (this.modeCode === MODE_X2APIC) this.enterX2apicRegisters();
   }
@@ -1296,7 +1299,7 @@ export class LocalApic {
     this.apicBase = value;
     if (next === cur) return true;
     this.modeCode = next;
-    this.syncFastAccept();
+    this.syncFastPaths();
     if (next === MODE_DISABLED) {
       this.resetRegisters(this.regs.get(APIC_ID));
       this.nmiPending = false;
@@ -1339,7 +1342,7 @@ export class LocalApic {
     const enabled = (svr & SVR_APIC_ENABLE) !== 0;
     if (enabled === this.swEnabled) return;
     this.swEnabled = enabled;
-    this.syncFastAccept();
+    this.syncFastPaths();
     if (enabled) return;
     for (let i = 0; i < LVT_COUNT; i++) {
       const off = LVT_OFFSETS[i]!;
@@ -1377,6 +1380,7 @@ export class LocalApic {
   private setPpr(ppr: number): void {
     if (this.tracer !== undefined) this.tracePpr(ppr);
     this.ppr = ppr;
+    this.pendingFloor = this.modeCode === Hot.ModeDisabled ? Hot.ClassMask : ppr & Hot.ClassMask;
     this.regs.words[Hot.Ppr >> 2] = ppr;
   }
 
@@ -1444,25 +1448,14 @@ export class LocalApic {
 
   // --- Fixed acceptance ----------------------------------------------------------------------
 
-  /** {@link acceptFixed} when {@link fastAccept} holds and the vector is legal (16..255). */
-  private acceptFast(vector: number, level: boolean): void {
-    // TMR and IRR in one step.
-    const coalesced = this.regs.accept(vector, level);
-    if (coalesced) this.stats.coalesced++;
-    else this.stats.accepted++;
-    const fn = this.onEvent;
-    if (fn !== undefined) fn(coalesced ? 'coalesced' : 'interrupt', vector);
-  }
-
-  private syncFastAccept(): void {
-    this.fastAccept = this.modeCode !== MODE_DISABLED && this.swEnabled && this.accel === undefined;
+  /** Recomputes {@link fastMinVector} and {@link pendingFloor} after a mode or hook change. */
+  private syncFastPaths(): void {
+    const fast = this.modeCode !== MODE_DISABLED && this.swEnabled && this.accel === undefined && this.onEvent === undefined;
+    this.fastMinVector = fast ? Hot.FirstLegalVector : Hot.NoFastVector;
+    this.pendingFloor = this.modeCode === MODE_DISABLED ? Hot.ClassMask : this.ppr & Hot.ClassMask;
   }
 
   private acceptFixed(vector: number, level: boolean): boolean {
-    if (this.fastAccept === true && vector >= Hot.FirstLegalVector) {
-      this.acceptFast(vector, level);
-      return true;
-    }
     if (this.modeCode === MODE_DISABLED) return false;
     if (this.swEnabled !== true) {
       this.stats.droppedDisabled++;

@@ -112,18 +112,21 @@ export class ApicPage {
    * @returns true if the IRR bit was already set (the request coalesced).
    */
   accept(v: number, level: boolean): boolean {
-    // Kept small in bytecode (V8 inlines it into callers' loops within a cumulative budget).
+    // Kept small in bytecode (V8 inlines it into callers' loops within a cumulative budget), and
+    // writes only what changes: most acceptances repeat the trigger mode TMR already holds, and
+    // a coalescing one finds its IRR bit (and so the summary bit) already set.
     const words = this.words;
     const k = (v >> 5) << 2;
     const bit = 1 << (v & 31);
     const t = W.Tmr + k;
     const tmr = words[t]!;
-    words[t] = level === true ? tmr | bit : tmr & ~bit;
+    if (((tmr & bit) !== 0) !== level) words[t] = tmr ^ bit;
     const i = W.Irr + k;
     const old = words[i]!;
+    if ((old & bit) !== 0) return true;
     words[i] = old | bit;
     this.irrSummary |= 1 << (v >> 5);
-    return (old & bit) !== 0;
+    return false;
   }
 
   /** Highest vector in IRR, or -1. */

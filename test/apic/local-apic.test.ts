@@ -110,6 +110,51 @@ describe('IRR, ISR and TMR', () => {
     expect(pageBit(apic, TMR0, 0x50)).toBe(false);
   });
 
+  it('a coalescing acceptance still writes TMR by its own trigger mode, with or without an event handler', () => {
+    // SDM "Interrupt Acceptance for Fixed Interrupts": TMR takes the trigger mode of each accepted
+    // request; KVM's __apic_accept_irq also updates TMR when the IRR bit was already set.
+    for (const onEvent of [undefined, () => {}]) {
+      const { apic } = rig({ onEvent });
+      apic.acceptInterrupt(0x50, true);
+      apic.acceptInterrupt(0x50, false);
+      expect(pageBit(apic, TMR0, 0x50)).toBe(false);
+      apic.acceptInterrupt(0x50, true);
+      expect(pageBit(apic, TMR0, 0x50)).toBe(true);
+      expect(pageVectors(apic, IRR0)).toEqual([0x50]);
+      expect([apic.stats.accepted, apic.stats.coalesced]).toEqual([1, 2]);
+    }
+  });
+
+  it('pendingVector is -1 while the APIC is globally disabled, whatever the page holds', () => {
+    const { apic } = rig();
+    apic.acceptInterrupt(0x80, false);
+    apic.writeMsr(0x1b, 0n); // IA32_APIC_BASE.EN = 0
+    expect(apic.mode).toBe('disabled');
+    apic.page[(IRR0 >> 2) + 4] = 1; // vector 0x80, written behind the APIC's back
+    apic.resync();
+    expect(apic.pendingVector()).toBe(-1);
+    apic.writeMsr(0x1b, 0xfee00800n); // enabled again: power-up state, IRR cleared
+    enableApic(apic);
+    apic.acceptInterrupt(0x80, false);
+    expect(apic.pendingVector()).toBe(0x80);
+  });
+
+  it('an event handler installed later sees every later acceptance', () => {
+    const { apic } = rig({ onEvent: undefined });
+    apic.acceptInterrupt(0x40, false);
+    const seen: Array<[string, number]> = [];
+    apic.setEventHandler((e, v) => seen.push([e, v]));
+    apic.acceptInterrupt(0x40, false);
+    apic.acceptInterrupt(0x41, false);
+    apic.setEventHandler(undefined);
+    apic.acceptInterrupt(0x42, false);
+    expect(seen).toEqual([
+      ['coalesced', 0x40],
+      ['interrupt', 0x41],
+    ]);
+    expect([apic.stats.accepted, apic.stats.coalesced]).toEqual([3, 1]);
+  });
+
   it('EOI does not clear TMR (only the next acceptance decides it)', () => {
     const { apic } = rig();
     apic.acceptInterrupt(0x50, true);
