@@ -6,6 +6,21 @@
  */
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The bench/ directory, and the extension of its runnable scripts. `npm run bench` runs the
+ * bundles of bench/build.mjs from bench/.out/ (see there why); run straight from source with
+ * `node --import tsx bench/run.ts`, the scripts are the .ts files themselves.
+ */
+const here = new URL('.', import.meta.url);
+const bundled = here.pathname.endsWith('/.out/');
+export const BENCH_DIR = fileURLToPath(bundled ? new URL('../', here) : here);
+
+/** The path of the runnable form of bench script `name` (without extension). */
+export function benchScript(name: string): string {
+  return fileURLToPath(new URL(bundled ? `./${name}.mjs` : `./${name}.ts`, here));
+}
 
 /**
  * One named benchmark. `fn(n)` performs `n` operations (of kind `unit`) and returns a checksum so

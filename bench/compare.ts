@@ -17,8 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { type Bench, machineInfo, median } from './common.js';
+import { BENCH_DIR, type Bench, machineInfo, median } from './common.js';
 import { cModelChecksum, enabledApic, lapicBenches } from './lapic.js';
 import { picBenches, picRaiseLowerRun, picSetup } from './pic.js';
 import { type V86Pic, loadV86Pic, v86IntEntry, v86PicCycle, v86PicRaiseLower } from './v86-pic.js';
@@ -82,7 +81,7 @@ function warmUp<S>(b: Bench<S>, n: number): void {
 // ---- 1. native C model --------------------------------------------------------------------------
 
 function perfDir(): string {
-  return process.env.IRQCHIP_PERF_DIR ?? fileURLToPath(new URL('../../shared/perf/', import.meta.url));
+  return process.env.IRQCHIP_PERF_DIR ?? join(BENCH_DIR, '..', '..', 'shared', 'perf');
 }
 
 interface CRun {

@@ -7,8 +7,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { type Result, formatResult, machineInfo, measure } from './common.js';
+import { join } from 'node:path';
+import { BENCH_DIR, type Result, benchScript, formatResult, machineInfo, measure } from './common.js';
 import { SUITE } from './suite.js';
 
 const args = process.argv.slice(2);
@@ -21,9 +21,9 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 
-/** Runs one benchmark in a child Node process with the same loader flags (tsx). */
+/** Runs one benchmark in a child Node process with the same Node flags. */
 export function runIsolated(name: string, extra: string[] = []): Result {
-  const script = fileURLToPath(new URL('./one.ts', import.meta.url));
+  const script = benchScript('one');
   const out = execFileSync(process.execPath, [...process.execArgv, script, ...extra, name], {
     encoding: 'utf8',
     maxBuffer: 1 << 20,
@@ -42,16 +42,16 @@ for (const b of SUITE) {
 }
 let memory: unknown;
 if (wanted.length === 0 || wanted.includes('memory')) {
-  const script = fileURLToPath(new URL('./memory.ts', import.meta.url));
+  const script = benchScript('memory');
   memory = JSON.parse(execFileSync(process.execPath, ['--expose-gc', ...process.execArgv, script], { encoding: 'utf8' }));
   const m = memory as { cpus: number; bytesPerVcpu: number; heapBytesPerVcpu: number; arrayBufferBytesPerVcpu: number };
   console.log(
     `${'memory'.padEnd(20)} ${(m.bytesPerVcpu / 1024).toFixed(2).padStart(9)} KiB/vCPU at ${m.cpus} vCPUs (heap ${m.heapBytesPerVcpu.toFixed(0)} B + page buffers ${m.arrayBufferBytesPerVcpu.toFixed(0)} B)`,
   );
 }
-mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+mkdirSync(join(BENCH_DIR, 'results'), { recursive: true });
 writeFileSync(
-  new URL('./results/latest.json', import.meta.url),
+  join(BENCH_DIR, 'results', 'latest.json'),
   JSON.stringify({ ...info, isolated: !inProcess, results, memory }, null, 2) + '\n',
 );
 console.log('written: bench/results/latest.json');
