@@ -5,7 +5,8 @@
  *    time with the machine's C compiler into a temporary directory (never committed), against
  *    `lapic-cycle` and `lapic-burst16`. Both sides draw the same xorshift32 vector sequence and run
  *    the same loops; a checksum run proves it.
- * 2. v86's 8259A pair (npm devDependency `v86`, its wasm instantiated standalone) against
+ * 2. The flatness of `ipi-broadcast`: per-target cost at N = 1024 over N = 4.
+ * 3. v86's 8259A pair (npm devDependency `v86`, its wasm instantiated standalone) against
  *    `pic-cycle`, and the raise/lower pair without INTA.
  *
  * Ratios are TS time / baseline time: below 1.0 means irqchip is faster. The machine this runs on
@@ -20,6 +21,7 @@ import { join } from 'node:path';
 import { BENCH_DIR, type Bench, machineInfo, median } from './common.js';
 import { cModelChecksum, enabledApic, lapicBenches } from './lapic.js';
 import { picBenches, picRaiseLowerRun, picSetup } from './pic.js';
+import { ipiBenches } from './ipi.js';
 import { type V86Pic, loadV86Pic, v86IntEntry, v86PicCycle, v86PicRaiseLower } from './v86-pic.js';
 
 /** Alternating rounds (odd, so the median is one round's ratio). */
@@ -148,7 +150,7 @@ function compareC(): Record<string, unknown> {
   }
 }
 
-// ---- 2. v86 PIC ---------------------------------------------------------------------------------
+// ---- 3. v86 PIC ---------------------------------------------------------------------------------
 
 function timeV86(v: V86Pic, fn: (v: V86Pic, n: number) => number, n: number): number {
   fn(v, Math.floor(n / 4));
@@ -208,6 +210,36 @@ function compareV86(): Record<string, unknown> {
   };
 }
 
+// ---- 2. ipi-broadcast flatness -----------------------------------------------------------------
+
+/** Broadcast targets per side per round. */
+const IPI_OPS = 2_048_000;
+
+/**
+ * The per-target cost of an x2APIC broadcast at N = 1024 against N = 4, alternating in one
+ * process like the comparisons above (separate processes on a shared machine differ by more
+ * than the effect being measured). Runs before v86 is loaded: growing its wasm memory detaches
+ * an ArrayBuffer, which makes V8 add detach checks to all typed-array code from then on.
+ */
+function compareBroadcast(): Record<string, unknown> {
+  const small = ipiBenches.find((b) => b.name === 'ipi-broadcast-4')!;
+  const large = ipiBenches.find((b) => b.name === 'ipi-broadcast-1024')!;
+  warmUp(small, IPI_OPS / 4);
+  warmUp(large, IPI_OPS / 4);
+  const s: number[] = [];
+  const l: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    l.push(timeTs(large, IPI_OPS));
+    s.push(timeTs(small, IPI_OPS));
+  }
+  const p = paired(l, s);
+  console.log(`ipi-broadcast: ${ROUNDS} alternating rounds of ${IPI_OPS} targets per side (N = 1024, then N = 4)`);
+  console.log(
+    `${'ipi-broadcast-1024'.padEnd(20)} ${p.ts.toFixed(2).padStart(7)} ns/target   N=4 ${p.base.toFixed(2).padStart(7)} ns/target   ratio 1024/4 ${p.ratio.toFixed(2)} (median of ${p.ratios.length} rounds; ${p.ratioMin.toFixed(2)}-${p.ratioMax.toFixed(2)})`,
+  );
+  return { rounds: ROUNDS, opsPerRound: IPI_OPS, 'ipi-broadcast-1024/4': p };
+}
+
 const info = machineInfo();
 console.log(`node ${info.node} (V8 ${info.v8}), ${info.cpu}, ${info.cores} cores, ${info.date}`);
 console.log(`operations per side:`);
@@ -216,5 +248,6 @@ console.log(`  C lapic-cycle / lapic-burst16: the same loops over accept/pending
 console.log(`  v86 pic-cycle: update_eflags(IF); device_raise_irq(irq) (INTA + real-mode interrupt entry inside); OUT 0xA0,0x20 for slave IRQs; OUT 0x20,0x20; device_lower_irq(irq)`);
 console.log(`  pic-raise-lower: TS setIrq(irq, true) + setIrq(irq, false); v86 device_raise_irq + device_lower_irq with IF clear (no INTA)`);
 const c = compareC();
+const broadcast = compareBroadcast();
 const v = compareV86();
-console.log(JSON.stringify({ ...info, c, v86: v }));
+console.log(JSON.stringify({ ...info, c, broadcast, v86: v }));

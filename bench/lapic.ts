@@ -28,7 +28,7 @@ export function lapicCycle(apic: LocalApic, n: number): number {
     s ^= s << 13;
     s ^= s >>> 17;
     s ^= s << 5;
-    const v = 32 + ((((s >>> 16) << 7) + (s & 0xffff)) % 224);
+    const v = 32 + ((s >>> 0) % 224);
     apic.acceptInterrupt(v, (v & 7) === 0);
     if (apic.pendingVector() >= 0) {
       sink += apic.acknowledge();
@@ -57,7 +57,7 @@ export function lapicBurst16(apic: LocalApic, n: number): number {
       s ^= s << 13;
       s ^= s >>> 17;
       s ^= s << 5;
-      apic.acceptInterrupt(32 + ((((s >>> 16) << 7) + (s & 0xffff)) % 224), false);
+      apic.acceptInterrupt(32 + ((s >>> 0) % 224), false);
     }
     while (apic.pendingVector() >= 0) sink += apic.acknowledge();
     do apic.eoi();

@@ -260,8 +260,25 @@ const X2APIC_RESERVED_HIGH = 0xffff_ffff_0000_0000n;
 const U32 = 0xffff_ffffn;
 
 export class LocalApic {
-  /** The initial APIC ID (x2APIC ID). */
-  readonly id: number;
+  // Field order is object layout: with constructor-assigned fields (tsconfig
+  // useDefineForClassFields: false) V8 lays fields out in the order they are first assigned, so
+  // the ones every acceptance, INTA and EOI touches come first and share cache lines.
+
+  /**
+   * The lowest vector {@link acceptInterrupt} may take on its fast path: FIRST_LEGAL_VECTOR (16)
+   * while the APIC is enabled (globally and in SVR) with no assist and no event handler, else
+   * 256 (no vector), so the common case is one comparison. Kept up to date by
+   * {@link syncFastPaths} wherever one of those changes (IA32_APIC_BASE, SVR, reset/INIT,
+   * snapshot restore, setAccel, setEventHandler).
+   */
+  private fastMinVector = Hot.NoFastVector;
+  /**
+   * The priority class a requested vector must exceed to be delivered: PPR's class, or 0xF0
+   * while the APIC is globally disabled (no class exceeds it). {@link pendingVector} is then one
+   * comparison, which also covers an empty IRR (-1 & 0xF0 is 0xF0).
+   */
+  private pendingFloor = Hot.ClassMask;
+  private readonly regs = new ApicPage();
   readonly stats: LocalApicStats = {
     accepted: 0,
     coalesced: 0,
@@ -278,8 +295,15 @@ export class LocalApic {
     sipisIgnored: 0,
     timerFires: 0,
   };
+  private modeCode = MODE_XAPIC;
+  private swEnabled = false;
+  private ppr = 0;
+  private onEvent: ((event: LapicEvent, value: number) => void) | undefined = undefined;
+  private accel: ApicAccel | undefined = undefined;
+  private tracer: ((kind: LapicTraceKind, a: number, b: number) => void) | undefined = undefined;
 
-  private readonly regs = new ApicPage();
+  /** The initial APIC ID (x2APIC ID). */
+  readonly id: number;
   private readonly timer: ApicTimer;
   private readonly bus: ApicBusPort | undefined;
   private readonly directedEoi: boolean;
@@ -287,28 +311,7 @@ export class LocalApic {
   private readonly autoInitSipi: boolean;
   private readonly startInX2apic: boolean;
   private readonly baseAddressMask: bigint;
-  private onEvent: ((event: LapicEvent, value: number) => void) | undefined;
-  private accel: ApicAccel | undefined;
-  private tracer: ((kind: LapicTraceKind, a: number, b: number) => void) | undefined;
-
   private apicBase = 0n;
-  private modeCode = MODE_XAPIC;
-  private swEnabled = false;
-  /**
-   * The lowest vector {@link acceptInterrupt} may take on its fast path: FIRST_LEGAL_VECTOR (16)
-   * while the APIC is enabled (globally and in SVR) with no assist and no event handler, else
-   * 256 (no vector), so the common case is one comparison. Kept up to date by
-   * {@link syncFastPaths} wherever one of those changes (IA32_APIC_BASE, SVR, reset/INIT,
-   * snapshot restore, setAccel, setEventHandler).
-   */
-  private fastMinVector = Hot.NoFastVector;
-  private ppr = 0;
-  /**
-   * The priority class a requested vector must exceed to be delivered: PPR's class, or 0xF0
-   * while the APIC is globally disabled (no class exceeds it). {@link pendingVector} is then one
-   * comparison, which also covers an empty IRR (-1 & 0xF0 is 0xF0).
-   */
-  private pendingFloor = Hot.ClassMask;
   private esrPending = 0;
   private inErrorDelivery = false;
   private nmiPending = false;

@@ -102,7 +102,7 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
   /** Reused buffer for lowest-priority candidates. */
   private readonly candidates: LocalApic[] = [];
   private rotor = 0;
-  private tracer: ((cpu: number, mode: number, vector: number) => void) | undefined;
+  private tracer: ((cpu: number, mode: number, vector: number) => void) | undefined = undefined;
 
   constructor(opts: ApicBusOptions = {}) {
     if (opts === null || typeof opts !== 'object') throw new TypeError('opts must be an object');

@@ -149,7 +149,7 @@ export class IoApic {
   private readonly stormThreshold: number;
   private readonly stormDelayNs: number;
 
-  private tracer: ((kind: 'remote-irr-set' | 'remote-irr-clear', pin: number, vector: number) => void) | undefined;
+  private tracer: ((kind: 'remote-irr-set' | 'remote-irr-clear', pin: number, vector: number) => void) | undefined = undefined;
   /** Counts guest writes to redirection entries (backends rebuild EOI-exit bitmaps on change). */
   private entryGeneration = 0;
   /** IOREGSEL: the selected register index. */

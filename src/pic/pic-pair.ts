@@ -81,7 +81,7 @@ export class PicPair {
   private readonly onOutput: ((level: boolean) => void) | undefined;
   /** The ISA IRQ2 wire, ORed with the slave's INT on master IR2. */
   private irq2Level = false;
-  private tracer: ((masterIr: number, vector: number) => void) | undefined;
+  private tracer: ((masterIr: number, vector: number) => void) | undefined = undefined;
   /** The master's INT output as last reported to `onOutput`. */
   private outputLevel = false;
 
