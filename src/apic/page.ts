@@ -6,10 +6,12 @@
  * a plain `Uint32Array` so a backend can treat it as a VMX virtual-APIC page and a snapshot can
  * copy it byte for byte.
  *
- * Finding the highest set vector is the hot path of every acceptance, acknowledge and EOI. For
- * IRR and ISR the page keeps an 8-bit *summary* (bit w set iff word w is non-zero), so the search
- * is two `Math.clz32` calls instead of a scan of eight words. Code that writes IRR/ISR words of
- * {@link ApicPage.words} directly must call {@link ApicPage.resync} afterwards.
+ * Finding the highest set vector is the hot path of every pending check, acknowledge and EOI.
+ * For IRR and ISR the page keeps the highest set vector itself (so those reads are one field
+ * load) and an 8-bit *summary* (bit w set iff word w is non-zero), so that finding the next one
+ * when the highest is cleared is two `Math.clz32` calls instead of a scan of eight words. Code
+ * that writes IRR/ISR words of {@link ApicPage.words} directly must call {@link ApicPage.resync}
+ * afterwards.
  *
  * @module
  */
@@ -52,10 +54,21 @@ function summarize(words: Uint32Array, base: number): number {
   return s;
 }
 
-/** The APIC page plus the IRR/ISR summaries that make vector searches O(1). */
+/** The highest set vector of the register at `base` whose summary is `summary`, or -1. */
+function highestBySummary(words: Uint32Array, base: number, summary: number): number {
+  if (summary === 0) return -1;
+  const w = 31 - Math.clz32(summary);
+  return (w << 5) + 31 - Math.clz32(words[base + (w << 2)]!);
+}
+
+/** The APIC page plus the IRR/ISR summaries and highest vectors that make searches O(1). */
 export class ApicPage {
   /** 1024 words = the 4 KiB page, real layout. */
   readonly words: Uint32Array;
+  /** The highest vector set in IRR, or -1. */
+  private irrTop = -1;
+  /** The highest vector set in ISR (the one being serviced), or -1. */
+  private isrTop = -1;
   private irrSummary = 0;
   private isrSummary = 0;
 
@@ -68,6 +81,8 @@ export class ApicPage {
   resync(): void {
     this.irrSummary = summarize(this.words, IRR_WORD);
     this.isrSummary = summarize(this.words, ISR_WORD);
+    this.irrTop = highestBySummary(this.words, IRR_WORD, this.irrSummary);
+    this.isrTop = highestBySummary(this.words, ISR_WORD, this.isrSummary);
   }
 
   /** Reads the 32-bit register at a byte offset. */
@@ -90,6 +105,7 @@ export class ApicPage {
     const old = words[i]!;
     words[i] = old | bit;
     this.irrSummary |= 1 << (v >> 5);
+    if (v > this.irrTop) this.irrTop = v;
     return (old & bit) !== 0;
   }
 
@@ -99,6 +115,7 @@ export class ApicPage {
     const x = words[i]! & ~(1 << (v & 31));
     words[i] = x;
     if (x === 0) this.irrSummary &= ~(1 << (v >> 5));
+    if (v === this.irrTop) this.irrTop = highestBySummary(words, W.Irr, this.irrSummary);
   }
 
   testIrr(v: number): boolean {
@@ -126,15 +143,13 @@ export class ApicPage {
     if ((old & bit) !== 0) return true;
     words[i] = old | bit;
     this.irrSummary |= 1 << (v >> 5);
+    if (v > this.irrTop) this.irrTop = v;
     return false;
   }
 
   /** Highest vector in IRR, or -1. */
   highestIrr(): number {
-    const summary = this.irrSummary;
-    if (summary === 0) return -1;
-    const w = 31 - Math.clz32(summary);
-    return (w << 5) + 31 - Math.clz32(this.words[W.Irr + (w << 2)]!);
+    return this.irrTop;
   }
 
   // --- ISR ---------------------------------------------------------------------------------
@@ -142,6 +157,7 @@ export class ApicPage {
   setIsr(v: number): void {
     this.words[W.Isr + ((v >> 5) << 2)]! |= 1 << (v & 31);
     this.isrSummary |= 1 << (v >> 5);
+    if (v > this.isrTop) this.isrTop = v;
   }
 
   clearIsr(v: number): void {
@@ -150,6 +166,7 @@ export class ApicPage {
     const x = words[i]! & ~(1 << (v & 31));
     words[i] = x;
     if (x === 0) this.isrSummary &= ~(1 << (v >> 5));
+    if (v === this.isrTop) this.isrTop = highestBySummary(words, W.Isr, this.isrSummary);
   }
 
   /**
@@ -157,16 +174,15 @@ export class ApicPage {
    * @returns its vector, or -1 if ISR was empty.
    */
   popIsr(): number {
-    const summary = this.isrSummary;
-    if (summary === 0) return -1;
-    const w = 31 - Math.clz32(summary);
-    const i = W.Isr + (w << 2);
-    const x = this.words[i]!;
-    const b = 31 - Math.clz32(x);
-    const rest = x & ~(1 << b);
-    this.words[i] = rest;
-    if (rest === 0) this.isrSummary = summary & ~(1 << w);
-    return (w << 5) + b;
+    const v = this.isrTop;
+    if (v < 0) return -1;
+    const words = this.words;
+    const i = W.Isr + ((v >> 5) << 2);
+    const rest = words[i]! & ~(1 << (v & 31));
+    words[i] = rest;
+    if (rest === 0) this.isrSummary &= ~(1 << (v >> 5));
+    this.isrTop = highestBySummary(words, W.Isr, this.isrSummary);
+    return v;
   }
 
   /** Moves vector `v` from IRR to ISR (an INTA). */
@@ -178,9 +194,11 @@ export class ApicPage {
     const irr = words[i]! & ~bit;
     words[i] = irr;
     if (irr === 0) this.irrSummary &= ~(1 << (v >> 5));
+    if (v === this.irrTop) this.irrTop = highestBySummary(words, W.Irr, this.irrSummary);
     const j = W.Isr + k;
     words[j] = words[j]! | bit;
     this.isrSummary |= 1 << (v >> 5);
+    if (v > this.isrTop) this.isrTop = v;
   }
 
   testIsr(v: number): boolean {
@@ -189,10 +207,7 @@ export class ApicPage {
 
   /** Highest vector in ISR (the one being serviced), or -1. */
   highestIsr(): number {
-    const summary = this.isrSummary;
-    if (summary === 0) return -1;
-    const w = 31 - Math.clz32(summary);
-    return (w << 5) + 31 - Math.clz32(this.words[W.Isr + (w << 2)]!);
+    return this.isrTop;
   }
 
   // --- TMR ---------------------------------------------------------------------------------
@@ -219,5 +234,7 @@ export class ApicPage {
     }
     this.irrSummary = 0;
     this.isrSummary = 0;
+    this.irrTop = -1;
+    this.isrTop = -1;
   }
 }

@@ -23,8 +23,10 @@ function checkInvariants(apic: LocalApic): void {
   // The in-service stack is strictly increasing in priority class: one ISR bit per class.
   const classes = pageVectors(apic, ISR0).map((v) => v >> 4);
   expect(new Set(classes).size).toBe(classes.length);
-  // The cached search agrees with a plain scan of the page.
+  // The cached highest vectors agree with a plain scan of the page.
   const irrv = highestVector(words, IRR0 >> 2);
+  expect(apic.highestRequested()).toBe(irrv);
+  expect(apic.highestInService()).toBe(isrv);
   const expectedPending = apic.mode !== 'disabled' && irrv >= 0 && (irrv & 0xf0) > (ppr & 0xf0) ? irrv : -1;
   expect(apic.pendingVector()).toBe(expectedPending);
 }
