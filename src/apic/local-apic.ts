@@ -963,7 +963,7 @@ export class LocalApic {
   startup(vector: number): void {
     checkInt('vector', vector, 0, 255);
     this.stats.sipis++;
-    this.sipiVector = vector;
+    this.sipiVector = vector | 0; // a small integer even if it came as a heap number (see ApicPage.irrTop)
     this.runState = 'running';
     this.emit('sipi', vector);
   }

@@ -65,7 +65,11 @@ function highestBySummary(words: Uint32Array, base: number, summary: number): nu
 export class ApicPage {
   /** 1024 words = the 4 KiB page, real layout. */
   readonly words: Uint32Array;
-  /** The highest vector set in IRR, or -1. */
+  /**
+   * The highest vector set in IRR, or -1. Stored as `v | 0`: a caller's integer can arrive as a
+   * heap number (unoptimised `(x >>> 0) % 224` yields one), and a single heap number stored here
+   * would turn the field into a boxed double for every ApicPage (and every hot read with it).
+   */
   private irrTop = -1;
   /** The highest vector set in ISR (the one being serviced), or -1. */
   private isrTop = -1;
@@ -105,7 +109,7 @@ export class ApicPage {
     const old = words[i]!;
     words[i] = old | bit;
     this.irrSummary |= 1 << (v >> 5);
-    if (v > this.irrTop) this.irrTop = v;
+    if (v > this.irrTop) this.irrTop = v | 0;
     return (old & bit) !== 0;
   }
 
@@ -143,7 +147,7 @@ export class ApicPage {
     if ((old & bit) !== 0) return true;
     words[i] = old | bit;
     this.irrSummary |= 1 << (v >> 5);
-    if (v > this.irrTop) this.irrTop = v;
+    if (v > this.irrTop) this.irrTop = v | 0;
     return false;
   }
 
@@ -157,7 +161,7 @@ export class ApicPage {
   setIsr(v: number): void {
     this.words[W.Isr + ((v >> 5) << 2)]! |= 1 << (v & 31);
     this.isrSummary |= 1 << (v >> 5);
-    if (v > this.isrTop) this.isrTop = v;
+    if (v > this.isrTop) this.isrTop = v | 0;
   }
 
   clearIsr(v: number): void {
@@ -198,7 +202,7 @@ export class ApicPage {
     const j = W.Isr + k;
     words[j] = words[j]! | bit;
     this.isrSummary |= 1 << (v >> 5);
-    if (v > this.isrTop) this.isrTop = v;
+    if (v > this.isrTop) this.isrTop = v | 0;
   }
 
   testIsr(v: number): boolean {

@@ -11,7 +11,15 @@
  * assignment-semantics output.
  */
 import { build } from 'esbuild';
+import { setFlagsFromString } from 'node:v8';
 import { describe, expect, it } from 'vitest';
+import { LocalApic } from '../../src/apic/local-apic.js';
+import { Scheduler } from '../../src/time/scheduler.js';
+
+setFlagsFromString('--allow-natives-syntax');
+/** V8's own answer to "do these two objects have the same hidden class?". */
+const haveSameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)') as (a: object, b: object) => boolean;
+const isSmi = new Function('a', 'return %IsSmi(a)') as (a: number) => boolean;
 
 /** Fields assigned once, in the same order for every instance, by a method that always runs. */
 const ASSIGNED_ONCE_LATER: Record<string, string[]> = {
@@ -60,5 +68,30 @@ describe('object shapes', () => {
     }
     expect(fields).toBeGreaterThan(100);
     expect(missing).toEqual([]);
+  });
+
+  it('an integer that arrives as a heap number does not change the LocalApic or ApicPage shape', () => {
+    // A guest vector computed as `32 + (x >>> 0) % 224` by unoptimised code is a heap number with
+    // an integral value. Stored as is into a small-integer field, it would turn that field into a
+    // boxed double for every instance: a new hidden class, and the old one deprecated.
+    const apic = (): LocalApic => {
+      const a = new LocalApic({ id: 0, clock: new Scheduler() });
+      a.writeRegister(0xf0, 0x1ff);
+      return a;
+    };
+    const page = (a: LocalApic): object => (a as unknown as { regs: object }).regs;
+    const before = apic();
+    before.acceptInterrupt(0x40, false);
+    const heapNumber = new Float64Array([0x41])[0]!;
+    expect(isSmi(heapNumber)).toBe(false);
+    const fed = apic();
+    fed.acceptInterrupt(heapNumber, false);
+    fed.acknowledge();
+    fed.acceptInterrupt(new Float64Array([0x42])[0]!, true);
+    const after = apic();
+    after.acceptInterrupt(0x40, false);
+    expect(haveSameMap(before, after)).toBe(true);
+    expect(haveSameMap(page(before), page(after))).toBe(true);
+    expect(haveSameMap(page(fed), page(after))).toBe(true);
   });
 });
