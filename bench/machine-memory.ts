@@ -9,7 +9,7 @@
  * grows with run length; its cost is measured separately as bytes per event, and bounded with
  * `traceLimit` (ring mode).
  *
- * Usage: node --expose-gc --import tsx bench/machine-memory.ts   (prints one JSON line)
+ * Usage: node bench/build.mjs && node --expose-gc bench/.out/machine-memory.mjs   (prints one JSON line)
  */
 import type { Instr } from '../src/guest/program.js';
 import type { BackendName } from '../src/inject/backend.js';

@@ -2,7 +2,7 @@
  * Memory per vCPU: 1,024 x2APIC LocalApics (each with its 4 KiB page and its timer, armed) on one
  * ApicBus and Scheduler, measured as the growth of the V8 heap plus ArrayBuffer backing stores
  * (the pages live outside the V8 heap) divided by the count. Run with --expose-gc.
- * Usage: node --expose-gc --import tsx bench/memory.ts   (prints one JSON line)
+ * Usage: node bench/build.mjs && node --expose-gc bench/.out/memory.mjs   (prints one JSON line)
  */
 import { LocalApic } from '../src/apic/local-apic.js';
 import { ApicBus } from '../src/bus/apic-bus.js';

@@ -2,7 +2,7 @@
  * Runs the named benchmarks of the suite in this process and prints their results as one JSON
  * line. run.ts and compare.ts start one such process per benchmark so that each one is compiled
  * by V8 with its own type feedback, as it would be in an emulator that uses only that device.
- * Usage: node --import tsx bench/one.ts [--quick] [--runs=N] name...
+ * Usage: node bench/build.mjs && node bench/.out/one.mjs [--quick] [--runs=N] name...
  */
 import { type Result, measure } from './common.js';
 import { SUITE } from './suite.js';
