@@ -133,15 +133,18 @@ function compareC(): Record<string, unknown> {
     const c: CRun[] = [];
     const tsCycle: number[] = [];
     const tsBurst: number[] = [];
-    // Each round: TS cycle, TS burst16, then the C binary doing both loops over the same op count.
+    // Each round: TS cycle, the C binary (its cycle loop, then its burst loop, over the same op
+    // count), TS burst16. Each TS loop is timed next to the C loop it is compared with: the
+    // host's speed changes in phases of about a second (docs/performance.md), and a C process
+    // takes a third of one.
     for (let r = 0; r < ROUNDS; r++) {
       tsCycle.push(timeTs(cycleBench, C_OPS));
-      tsBurst.push(timeTs(burstBench, C_OPS));
       c.push(runC(binary, C_OPS));
+      tsBurst.push(timeTs(burstBench, C_OPS));
     }
     const cycle = paired(tsCycle, c.map((x) => x.cycle));
     const burst = paired(tsBurst, c.map((x) => x.burst));
-    console.log(`  ${ROUNDS} alternating rounds of ${C_OPS} ops per side (TS then C)`);
+    console.log(`  ${ROUNDS} alternating rounds of ${C_OPS} ops per side (TS cycle, C cycle + burst16, TS burst16)`);
     report('lapic-cycle', cycle, 'C', 'cycle');
     report('lapic-burst16', burst, 'C', 'vector');
     return { compiler: version, rounds: ROUNDS, opsPerRound: C_OPS, 'lapic-cycle': cycle, 'lapic-burst16': burst };
