@@ -199,7 +199,10 @@ export interface LocalApicOptions {
   autoInitSipi?: boolean;
   /** Physical address width for IA32_APIC_BASE's base field. Default 36. */
   physAddrBits?: number;
-  /** Receives CPU-facing events. */
+  /**
+   * Receives CPU-facing events. Optional: without one, fixed acceptances take a shorter path
+   * (see {@link LocalApic.setEventHandler}).
+   */
   onEvent?: (event: LapicEvent, value: number) => void;
 }
 
@@ -481,7 +484,11 @@ export class LocalApic {
     return this.apicBase;
   }
 
-  /** Replaces the event callback. */
+  /**
+   * Replaces the event callback. While one is installed every acceptance takes the full path
+   * (to report it); an emulator that only needs to know when to inject can poll
+   * {@link pendingVector} instead, which is a field read and a comparison.
+   */
   setEventHandler(fn: ((event: LapicEvent, value: number) => void) | undefined): void {
     if (fn !== undefined && typeof fn !== 'function') throw new TypeError('fn must be a function');
     this.onEvent = fn;
