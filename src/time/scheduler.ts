@@ -15,9 +15,11 @@
  *   an event with one array read and recognises an id that already ran or was cancelled (the slot
  *   holds another id or none). When the slot of the next id is taken by a long-lived event, that
  *   id is skipped: ids stay increasing and are never reused, only not always consecutive.
- * - The heap is three parallel typed arrays (time, id, slot), so comparisons read contiguous
- *   numbers and a sift writes no object. A pop walks the hole down along the smaller children
- *   (Floyd), choosing each child without a branch, then sifts the last entry up.
+ * - The heap is two parallel typed arrays (time, slot), so comparisons read contiguous numbers
+ *   and a sift writes no object. An entry's id, which breaks ties between equal times, is read
+ *   through its slot (`slotId[slot]`) only when two times are equal. A pop walks the hole down
+ *   along the smaller children (Floyd), choosing each child without a branch, then sifts the
+ *   last entry up.
  * - The pop of the event being run is finished lazily: while its callback runs, its entry stays
  *   at the root as a stale placeholder, and if the callback schedules (a periodic timer re-arming
  *   itself) the new event simply replaces the root and sifts down: one pass instead of a pop and
@@ -44,9 +46,8 @@ export class Scheduler implements Clock {
   /** The heap root is the entry of the event whose callback is running (see settle()). */
   private staleRoot = false;
 
-  // The heap, by position: time, id and slot of each pending event (the first `size` entries).
+  // The heap, by position: time and slot of each pending event (the first `size` entries).
   private heapTime = new Float64Array(INITIAL_CAPACITY);
-  private heapId = new Float64Array(INITIAL_CAPACITY);
   private heapSlot = new Int32Array(INITIAL_CAPACITY);
 
   // The pool, by slot = id mod capacity: the id (0 = free), heap position and callback.
@@ -167,13 +168,13 @@ export class Scheduler implements Clock {
     const last = --this.size;
     if (pos === last) return;
     const t = this.heapTime[last]!;
-    const id = this.heapId[last]!;
     const slot = this.heapSlot[last]!;
+    const id = this.slotId[slot]!;
     // The last entry fills the hole: it moves up if it beats the hole's parent, else down.
     if (pos > 0) {
       const parent = (pos - 1) >> 1;
       const pt = this.heapTime[parent]!;
-      if (t < pt || (t === pt && id < this.heapId[parent]!)) {
+      if (t < pt || (t === pt && id < this.slotId[this.heapSlot[parent]!]!)) {
         this.siftUp(pos, t, id, slot);
         return;
       }
@@ -192,43 +193,39 @@ export class Scheduler implements Clock {
     const last = this.size; // entries are at 0..size, the root being the stale one
     if (last === 0) return;
     const ht = this.heapTime;
-    const hi = this.heapId;
     const hs = this.heapSlot;
+    const ids = this.slotId;
     const sp = this.slotPos;
     let pos = 0;
     for (;;) {
       let child = 2 * pos + 1;
       if (child >= last) break;
-      if (child + 1 < last) child += rightIsSmaller(ht, hi, child);
+      if (child + 1 < last) child += rightIsSmaller(ht, hs, ids, child);
       ht[pos] = ht[child]!;
-      hi[pos] = hi[child]!;
       const cs = hs[child]!;
       hs[pos] = cs;
       sp[cs] = pos;
       pos = child;
     }
-    if (pos !== last) this.siftUp(pos, ht[last]!, hi[last]!, hs[last]!);
+    if (pos !== last) this.siftUp(pos, ht[last]!, ids[hs[last]!]!, hs[last]!);
   }
 
   /** Places (t, id, slot) at `pos` or above, moving parents down into the hole. */
   private siftUp(pos: number, t: number, id: number, slot: number): void {
     const ht = this.heapTime;
-    const hi = this.heapId;
     const hs = this.heapSlot;
     const sp = this.slotPos;
     while (pos > 0) {
       const parent = (pos - 1) >> 1;
       const pt = ht[parent]!;
-      if (pt < t || (pt === t && hi[parent]! < id)) break;
+      if (pt < t || (pt === t && this.slotId[hs[parent]!]! < id)) break;
       ht[pos] = pt;
-      hi[pos] = hi[parent]!;
       const ps = hs[parent]!;
       hs[pos] = ps;
       sp[ps] = pos;
       pos = parent;
     }
     ht[pos] = t;
-    hi[pos] = id;
     hs[pos] = slot;
     sp[slot] = pos;
   }
@@ -236,25 +233,23 @@ export class Scheduler implements Clock {
   /** Places (t, id, slot) at `pos` or below, moving the smaller child up into the hole. */
   private siftDown(pos: number, t: number, id: number, slot: number): void {
     const ht = this.heapTime;
-    const hi = this.heapId;
     const hs = this.heapSlot;
+    const ids = this.slotId;
     const sp = this.slotPos;
     const n = this.size;
     for (;;) {
       let child = 2 * pos + 1;
       if (child >= n) break;
-      if (child + 1 < n) child += rightIsSmaller(ht, hi, child);
+      if (child + 1 < n) child += rightIsSmaller(ht, hs, ids, child);
       const ct = ht[child]!;
-      if (t < ct || (t === ct && id < hi[child]!)) break;
+      if (t < ct || (t === ct && id < ids[hs[child]!]!)) break;
       ht[pos] = ct;
-      hi[pos] = hi[child]!;
       const cs = hs[child]!;
       hs[pos] = cs;
       sp[cs] = pos;
       pos = child;
     }
     ht[pos] = t;
-    hi[pos] = id;
     hs[pos] = slot;
     sp[slot] = pos;
   }
@@ -279,9 +274,6 @@ export class Scheduler implements Clock {
     const heapTime = new Float64Array(cap);
     heapTime.set(this.heapTime);
     this.heapTime = heapTime;
-    const heapId = new Float64Array(cap);
-    heapId.set(this.heapId);
-    this.heapId = heapId;
     this.heapSlot = new Int32Array(cap);
     // Ids in distinct slots mod the old capacity stay distinct mod the doubled one.
     for (let s = 0; s < oldIds.length; s++) {
@@ -309,10 +301,10 @@ function emptyCallbacks(n: number): Array<(() => void) | undefined> {
  * child is smaller is a coin toss, and a mispredicted branch per heap level costs more than the
  * extra id comparison.
  */
-function rightIsSmaller(ht: Float64Array, hi: Float64Array, left: number): number {
+function rightIsSmaller(ht: Float64Array, hs: Int32Array, ids: Float64Array, left: number): number {
   const lt = ht[left]!;
   const rt = ht[left + 1]!;
   const smaller = +(rt < lt);
   // Equal times are rare, so this branch is predictable; only then do the ids decide.
-  return rt !== lt ? smaller : +(hi[left + 1]! < hi[left]!);
+  return rt !== lt ? smaller : +(ids[hs[left + 1]!]! < ids[hs[left]!]!);
 }
