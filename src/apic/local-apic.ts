@@ -111,7 +111,7 @@ import {
   XAPIC_ID_MASK,
   XAPIC_ID_SHIFT,
 } from './registers.js';
-import { ApicTimer } from './timer.js';
+import { ApicTimer, TIMER_EXPIRED } from './timer.js';
 
 /** The APIC's global mode, from IA32_APIC_BASE EN and EXTD. */
 export type ApicMode = 'disabled' | 'xapic' | 'x2apic';
@@ -355,7 +355,7 @@ export class LocalApic {
     this.baseAddressMask = ((1n << BigInt(physBits)) - 1n) & ~0xfffn;
     this.onEvent = opts.onEvent;
     this.bus = opts.bus;
-    this.timer = new ApicTimer(clock, timerHz, tscHz, minPeriod, () => this.timerExpired(), (atNs) => {
+    this.timer = new ApicTimer(clock, timerHz, tscHz, minPeriod, this, (atNs) => {
       if (this.tracer !== undefined) this.tracer('timer-arm', atNs, 0);
     });
     this.startInX2apic = x2;
@@ -1528,7 +1528,8 @@ export class LocalApic {
     }
   }
 
-  private timerExpired(): void {
+  /** @internal The timer's expiry (see TIMER_EXPIRED in timer.ts): delivers the timer LVT. */
+  [TIMER_EXPIRED](): void {
     this.stats.timerFires++;
     if (this.tracer !== undefined) this.tracer('timer-fire', this.regs.get(APIC_LVT_TIMER) & LVT_VECTOR_MASK, 0);
     this.deliverLvt(APIC_LVT_TIMER);
