@@ -42,7 +42,7 @@ export type { CpuEvent, PlatformOptions } from './platform/platform.js';
 export { explainVector } from './platform/explain.js';
 export type { Explanation, ExplainReason } from './platform/explain.js';
 export { Vcpu } from './guest/vcpu.js';
-export type { VcpuEnv, VcpuState, VmEnterInstr, NestedExitInfo } from './guest/vcpu.js';
+export type { GuestApicAccess, VcpuEnv, VcpuState, VmEnterInstr, NestedExitInfo } from './guest/vcpu.js';
 export { validateProgram, compare } from './guest/program.js';
 export type { GuestProgram, Instr, Cmp, IpiMode, IpiShorthand, NestedControls } from './guest/program.js';
 export { BACKEND_NAMES, EXIT_REASONS } from './inject/backend.js';

@@ -235,7 +235,7 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
         // value is passed on: V8 boxes a number above 2^31 - 1 at every call it does not inline.
         accepted =
           dest === (wide ? X2APIC_BROADCAST : XAPIC_BROADCAST)
-            ? this.deliverBroadcast(mode, vector, false, true)
+            ? this.deliverAll(undefined, mode, vector)
             : this.deliver(dest, icrLogical(icrLow), wide, mode, vector, false, true);
       }
     }
@@ -344,27 +344,6 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
     return n;
   }
 
-  /**
-   * An all-ones destination: every APIC that is not globally disabled matches it, in either
-   * destination mode and either format (destinationFor maps one broadcast onto the other), so
-   * this is deliver() for that destination without a per-APIC match.
-   */
-  private deliverBroadcast(mode: number, vector: number, level: boolean, ipi: boolean): number {
-    const list = this.list;
-    if (mode === DeliveryMode.LowestPriority) {
-      const c = this.candidates;
-      let count = 0;
-      for (let i = 0; i < list.length; i++) {
-        const apic = list[i]!;
-        if (apic.softwareEnabled && apic.mode !== 'disabled') c[count++] = apic;
-      }
-      return this.arbitrateAndDeliver(count, vector, level, ipi);
-    }
-    let n = 0;
-    for (let i = 0; i < list.length; i++) n += this.deliverAt(i, mode, vector, level, ipi);
-    return n;
-  }
-
   /** Lowest priority: the addressed, software-enabled APICs compete and one wins. */
   private deliverLowest(
     destination: number,
@@ -386,7 +365,12 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
     return this.arbitrateAndDeliver(count, vector, level, ipi);
   }
 
-  /** The all-including-self / all-excluding-self shorthands (always IPIs, always edge). */
+  /**
+   * Every attached APIC but `exclude`: the all-including-self / all-excluding-self shorthands and
+   * an all-ones IPI destination, which every APIC that is not globally disabled matches in either
+   * destination mode and format (destinationFor maps one broadcast onto the other), so no
+   * per-APIC match is needed. Always IPIs, always edge.
+   */
   private deliverAll(exclude: LocalApic | undefined, mode: number, vector: number): number {
     const list = this.list;
     if (mode === DeliveryMode.LowestPriority) {

@@ -48,10 +48,12 @@ export interface NestedExitInfo {
 /** How a vCPU stands with respect to running its program. */
 export type VcpuState = 'idle' | 'running' | 'wait-for-sipi' | 'done';
 
-/** What the interpreter needs from the outside world. Costs are virtual nanoseconds. */
-export interface VcpuEnv {
-  /** Cost of an ordinary instruction. */
-  readonly instructionNs: number;
+/**
+ * A guest's accesses to its local APIC: MMIO, MSRs and CR8. The vCPU's environment, each
+ * injection backend (which takes an exit where the hardware would) and the L2 path of nested
+ * virtualization all offer this one shape.
+ */
+export interface GuestApicAccess {
   mmioRead(cpu: number, offset: number): number;
   mmioWrite(cpu: number, offset: number, value: number): void;
   /** @returns undefined when the guest gets #GP. */
@@ -60,6 +62,12 @@ export interface VcpuEnv {
   msrWrite(cpu: number, msr: number, value: bigint): boolean;
   cr8Read(cpu: number): number;
   cr8Write(cpu: number, value: number): boolean;
+}
+
+/** What the interpreter needs from the outside world. Costs are virtual nanoseconds. */
+export interface VcpuEnv extends GuestApicAccess {
+  /** Cost of an ordinary instruction. */
+  readonly instructionNs: number;
   /** The guest executed HLT (the vCPU is now halted). */
   halt(cpu: number): void;
   /**

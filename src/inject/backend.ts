@@ -16,7 +16,7 @@
  */
 import type { LocalApic } from '../apic/local-apic.js';
 import type { StateReader, StateWriter } from '../codec/state.js';
-import type { Vcpu } from '../guest/vcpu.js';
+import type { GuestApicAccess, Vcpu } from '../guest/vcpu.js';
 import type { Costs } from '../machine/costs.js';
 import type { Platform } from '../platform/platform.js';
 import type { TraceKind } from '../trace/trace.js';
@@ -110,7 +110,11 @@ export interface BackendHost {
   readonly nested: NestedController;
 }
 
-export interface InjectionBackend {
+/**
+ * An injection backend. Its GuestApicAccess methods perform the guest's accesses and take an exit
+ * where the hardware would.
+ */
+export interface InjectionBackend extends GuestApicAccess {
   readonly name: BackendName;
   /** Called once when the machine is built, after the vCPUs exist. */
   attach(host: BackendHost): void;
@@ -126,13 +130,6 @@ export interface InjectionBackend {
   canWake(cpu: number): boolean;
   /** Whether the model still holds a request for `vector` (IRR, PIR, V_IRQ...). */
   holds(cpu: number, vector: number): boolean;
-  /** Guest accesses; each performs the access and takes an exit when the hardware would. */
-  mmioRead(cpu: number, offset: number): number;
-  mmioWrite(cpu: number, offset: number, value: number): void;
-  msrRead(cpu: number, msr: number): bigint | undefined;
-  msrWrite(cpu: number, msr: number, value: bigint): boolean;
-  cr8Read(cpu: number): number;
-  cr8Write(cpu: number, value: number): boolean;
   /** Writes the hardware and hypervisor state the backend keeps (windows, V_IRQ, RVI, PIR...). */
   saveState(w: StateWriter): void;
   /** Reads and checks that state; returns the function that applies it. */

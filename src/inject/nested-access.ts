@@ -8,18 +8,12 @@
  *
  * @module
  */
+import type { GuestApicAccess } from '../guest/vcpu.js';
 import type { BackendHost } from './backend.js';
 import { isApicMsr } from './base.js';
 
 /** The access methods of an injection backend, for L2. */
-export interface L2ApicAccess {
-  mmioRead(cpu: number, offset: number): number;
-  mmioWrite(cpu: number, offset: number, value: number): void;
-  msrRead(cpu: number, msr: number): bigint | undefined;
-  msrWrite(cpu: number, msr: number, value: bigint): boolean;
-  cr8Read(cpu: number): number;
-  cr8Write(cpu: number, value: number): boolean;
-}
+export type L2ApicAccess = GuestApicAccess;
 
 /** L2's accesses: each exits to L0, which performs it on the local APIC. */
 export function l2ApicAccess(host: () => BackendHost): L2ApicAccess {
