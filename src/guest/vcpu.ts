@@ -115,7 +115,6 @@ interface Context {
   shadow: Shadow;
   nmiBlocked: boolean;
   halted: boolean;
-  workRemaining: number;
   lastOp: string;
 }
 
@@ -128,6 +127,13 @@ interface Frame {
   savedIf: boolean;
   /** xAPIC `ipi` is two writes (ICR high, then ICR low): the first has been done. */
   icrHighWritten: boolean;
+  /**
+   * Nanoseconds left of the `work` at `pc` that an interrupt cut short, -1 if none. It belongs to
+   * the frame, not the CPU: a handler's own `work` has its own length, and the interrupted one
+   * resumes with what it had left once the handler returns (an interrupt is taken at an
+   * instruction boundary and IRET continues the interrupted code where it stopped).
+   */
+  workLeft: number;
 }
 
 const DEFAULT_HANDLER: Instr[] = [{ op: 'eoi' }, { op: 'iret' }];
@@ -152,6 +158,13 @@ const VCPU_STATES: readonly VcpuState[] = ['idle', 'running', 'wait-for-sipi', '
 const SHADOWS = ['none', 'sti', 'movss'] as const;
 /** Nested handlers are bounded by the 240 vectors and the NMI, plus main. */
 const MAX_FRAMES = 256;
+
+/**
+ * Layout version of the vCPU state in snapshots (the machine's `vcpu.N` sections).
+ * 1: one `workRemaining` per context (per level). 2: each frame carries its own `workLeft`.
+ * {@link Vcpu.readState} reads both.
+ */
+export const VCPU_STATE_VERSION = 2;
 
 /** Keys a JSON program must never carry (prototype pollution). */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -211,8 +224,11 @@ function resolveIn(program: GuestProgram, block: string): Instr[] | undefined {
   }
 }
 
-/** Reads a frame stack; `l2` says whether it runs L2's code (every frame must agree). */
-function readFrames(r: StateReader, root: GuestProgram): { frames: Frame[]; l2: boolean } {
+/**
+ * Reads a frame stack; `l2` says whether it runs L2's code (every frame must agree). Frames of
+ * version 2 carry their interrupted work; version 1 frames get none here (see adoptWorkLeft).
+ */
+function readFrames(r: StateReader, root: GuestProgram, version: number): { frames: Frame[]; l2: boolean } {
   const count = r.count('frames', MAX_FRAMES);
   const frames: Frame[] = [];
   let l2 = false;
@@ -228,21 +244,48 @@ function readFrames(r: StateReader, root: GuestProgram): { frames: Frame[]; l2: 
     if ((i === 0) !== (kind === FRAME_MAIN)) r.fail('frame.kind', 'only the first frame runs the main program');
     if ((kind === FRAME_VMEXIT) !== (block === 'vmexit')) r.fail('frame.kind', 'only the exit handler runs vmexit');
     const vector = r.i32('frame.vector', -1, 255);
-    frames.push({ code, pc, kind, vector, savedIf: r.bool('frame.savedIf'), icrHighWritten: r.bool('frame.icrHigh') });
+    const savedIf = r.bool('frame.savedIf');
+    const icrHighWritten = r.bool('frame.icrHigh');
+    const workLeft = version >= 2 ? r.int('frame.workLeft', -1) : -1;
+    if (workLeft >= 0 && code[pc]?.op !== 'work') r.fail('frame.workLeft', `work is left over but instruction ${pc} is not a work`);
+    frames.push({ code, pc, kind, vector, savedIf, icrHighWritten, workLeft });
   }
   return { frames, l2 };
+}
+
+/**
+ * Version 1 snapshots kept one remaining-work count per context. It was set when the `work` of the
+ * frame then on top was cut short, and nothing has run a `work` since, so that frame still stands
+ * at its `work` and frames entered after it have not run one. The topmost frame standing at a
+ * `work` takes it: exact when the interrupted frame is on top or its handlers stand elsewhere; when
+ * a handler above it is about to start a `work` the handler takes it, which is what version 1 code
+ * would have done next. With no frame at a `work` the count is dropped.
+ */
+function adoptWorkLeft(frames: Frame[], workRemaining: number): void {
+  if (workRemaining < 0) return;
+  for (let i = frames.length - 1; i >= 0; i--) {
+    const f = frames[i]!;
+    if (f.code[f.pc]?.op === 'work') {
+      f.workLeft = workRemaining;
+      return;
+    }
+  }
+}
+
+/** A frame at the start of `code`, with no interrupted work. */
+function newFrame(code: Instr[], kind: number, vector: number, savedIf: boolean): Frame {
+  return { code, pc: 0, kind, vector, savedIf, icrHighWritten: false, workLeft: -1 };
 }
 
 /** A fresh context that starts `program.main` with RFLAGS.IF = `interruptFlag`. */
 function freshContext(program: GuestProgram, interruptFlag: boolean): Context {
   return {
     program,
-    frames: [{ code: program.main, pc: 0, kind: FRAME_MAIN, vector: -1, savedIf: false, icrHighWritten: false }],
+    frames: [newFrame(program.main, FRAME_MAIN, -1, false)],
     interruptFlag,
     shadow: 'none',
     nmiBlocked: false,
     halted: false,
-    workRemaining: -1,
     lastOp: '',
   };
 }
@@ -257,8 +300,6 @@ export class Vcpu {
   /** Stopped by HLT. */
   halted = false;
   state: VcpuState = 'idle';
-  /** Remaining nanoseconds of a `work` instruction that an interrupt cut short. */
-  workRemaining = -1;
   /** Instructions executed. */
   instructions = 0;
   /** Interrupts and NMIs whose handler was entered. */
@@ -360,8 +401,7 @@ export class Vcpu {
     this.interruptFlag = interruptFlag;
     this.shadow = 'none';
     this.halted = false;
-    this.workRemaining = -1;
-    this.frames.push({ code: this.root.vmexit ?? [], pc: 0, kind: FRAME_VMEXIT, vector: -1, savedIf: interruptFlag, icrHighWritten: false });
+    this.frames.push(newFrame(this.root.vmexit ?? [], FRAME_VMEXIT, -1, interruptFlag));
     return true;
   }
 
@@ -373,7 +413,6 @@ export class Vcpu {
       shadow: this.shadow,
       nmiBlocked: this.nmiBlocked,
       halted: this.halted,
-      workRemaining: this.workRemaining,
       lastOp: this.lastOp,
     };
   }
@@ -385,7 +424,6 @@ export class Vcpu {
     this.shadow = c.shadow;
     this.nmiBlocked = c.nmiBlocked;
     this.halted = c.halted;
-    this.workRemaining = c.workRemaining;
     this.lastOp = c.lastOp;
   }
 
@@ -425,24 +463,27 @@ export class Vcpu {
 
   // ---- snapshots -----------------------------------------------------------------------------
 
-  /** Writes the CPU state and its program (as JSON) into a snapshot section. */
+  /** Writes the CPU state and its program (as JSON) into a snapshot section ({@link VCPU_STATE_VERSION}). */
   saveState(w: StateWriter): void {
     w.str(JSON.stringify(this.root));
     w.u8(VCPU_STATES.indexOf(this.state)).bool(this.interruptFlag).u8(SHADOWS.indexOf(this.shadow));
-    w.bool(this.nmiBlocked).bool(this.halted).bool(this.x2apic).int(this.workRemaining);
+    w.bool(this.nmiBlocked).bool(this.halted).bool(this.x2apic);
     w.uint(this.instructions).uint(this.deliveries).str(this.lastOp);
     this.writeFrames(w, this.frames, this.program);
     // Nested virtualization: the running level, GIF and the parked context.
     w.u8(this.level).bool(this.gif).bool(this.parked !== null);
     const p = this.parked;
     if (p !== null) {
-      w.bool(p.interruptFlag).u8(SHADOWS.indexOf(p.shadow)).bool(p.nmiBlocked).bool(p.halted).int(p.workRemaining).str(p.lastOp);
+      w.bool(p.interruptFlag).u8(SHADOWS.indexOf(p.shadow)).bool(p.nmiBlocked).bool(p.halted).str(p.lastOp);
       this.writeFrames(w, p.frames, p.program);
     }
   }
 
-  /** Reads and checks a CPU state; returns the function that applies it. */
-  readState(r: StateReader): () => void {
+  /**
+   * Reads and checks a CPU state written with layout `version` (1 or {@link VCPU_STATE_VERSION});
+   * returns the function that applies it.
+   */
+  readState(r: StateReader, version = VCPU_STATE_VERSION): () => void {
     const root = parseProgram(r);
     const state = VCPU_STATES[r.u8('state', VCPU_STATES.length - 1)]!;
     const interruptFlag = r.bool('if');
@@ -450,11 +491,12 @@ export class Vcpu {
     const nmiBlocked = r.bool('nmiBlocked');
     const halted = r.bool('halted');
     const x2apic = r.bool('x2apic');
-    const workRemaining = r.int('workRemaining', -1);
+    const workRemaining = version < 2 ? r.int('workRemaining', -1) : -1;
     const instructions = r.uint('instructions');
     const deliveries = r.uint('deliveries');
     const lastOp = r.str('lastOp', 32);
-    const current = readFrames(r, root);
+    const current = readFrames(r, root, version);
+    adoptWorkLeft(current.frames, workRemaining);
     const level = r.u8('level', 2);
     if (level === 0) r.fail('level', 'must be 1 or 2');
     const gif = r.bool('gif');
@@ -464,9 +506,10 @@ export class Vcpu {
       const pShadow = SHADOWS[r.u8('parked.shadow', SHADOWS.length - 1)]!;
       const pNmi = r.bool('parked.nmiBlocked');
       const pHalted = r.bool('parked.halted');
-      const pWork = r.int('parked.workRemaining', -1);
+      const pWork = version < 2 ? r.int('parked.workRemaining', -1) : -1;
       const pLastOp = r.str('parked.lastOp', 32);
-      const frames = readFrames(r, root);
+      const frames = readFrames(r, root, version);
+      adoptWorkLeft(frames.frames, pWork);
       if (frames.l2 !== (level === 1)) r.fail('parked.frames', `the parked context must be ${level === 1 ? 'L2' : 'L1'}'s`);
       if (frames.frames.length === 0) r.fail('parked.frames', 'a parked context needs its main frame');
       parked = {
@@ -476,7 +519,6 @@ export class Vcpu {
         shadow: pShadow,
         nmiBlocked: pNmi,
         halted: pHalted,
-        workRemaining: pWork,
         lastOp: pLastOp,
       };
     }
@@ -492,7 +534,6 @@ export class Vcpu {
       this.nmiBlocked = nmiBlocked;
       this.halted = halted;
       this.x2apic = x2apic;
-      this.workRemaining = workRemaining;
       this.instructions = instructions;
       this.deliveries = deliveries;
       this.lastOp = lastOp;
@@ -506,7 +547,7 @@ export class Vcpu {
   private writeFrames(w: StateWriter, frames: readonly Frame[], program: GuestProgram): void {
     w.u32(frames.length);
     for (const f of frames) {
-      w.str(this.blockOf(f, program)).u32(f.pc).u8(f.kind).i32(f.vector).bool(f.savedIf).bool(f.icrHighWritten);
+      w.str(this.blockOf(f, program)).u32(f.pc).u8(f.kind).i32(f.vector).bool(f.savedIf).bool(f.icrHighWritten).int(f.workLeft);
     }
   }
 
@@ -555,14 +596,21 @@ export class Vcpu {
   }
 
   /**
-   * Cuts short the `work` instruction the last step started: `remainingNs` of it are left, and the
-   * instruction runs again (for that long) after whatever interrupts it.
+   * Cuts short the `work` instruction the last step started: `remainingNs` of it are left, kept
+   * in the frame that runs it, and the instruction runs again (for that long) when that frame
+   * runs again — after whatever interrupts it, including handlers that `work` themselves.
    */
   interruptWork(remainingNs: number): void {
     if (this.lastOp !== 'work' || this.frames.length === 0) return;
-    this.workRemaining = remainingNs;
-    this.frames[this.frames.length - 1]!.pc--;
+    const frame = this.frames[this.frames.length - 1]!;
+    frame.workLeft = remainingNs;
+    frame.pc--;
     this.lastOp = '';
+  }
+
+  /** Nanoseconds left of the running frame's interrupted `work`, -1 if none (for tests and tools). */
+  get workRemaining(): number {
+    return this.frames[this.frames.length - 1]?.workLeft ?? -1;
   }
 
   private exec(env: VcpuEnv, frame: Frame, instr: Instr, inShadow: boolean): number {
@@ -597,8 +645,9 @@ export class Vcpu {
         this.finish(env);
         return 0;
       case 'work': {
-        const ns = this.workRemaining >= 0 ? this.workRemaining : instr.ns;
-        this.workRemaining = -1;
+        // This frame's own leftover if an interrupt cut its `work` short, else the full length.
+        const ns = frame.workLeft >= 0 ? frame.workLeft : instr.ns;
+        frame.workLeft = -1;
         frame.pc++;
         return ns;
       }
@@ -774,7 +823,7 @@ export class Vcpu {
     // The handler starts afresh: a kick landing before its first instruction must not take the
     // `work` that ended before the delivery for one in progress (interruptWork would rewind it).
     this.lastOp = '';
-    this.frames.push({ code, pc: 0, kind, vector, savedIf: this.interruptFlag, icrHighWritten: false });
+    this.frames.push(newFrame(code, kind, vector, this.interruptFlag));
     this.interruptFlag = false;
     this.halted = false;
     this.shadow = 'none';
@@ -790,13 +839,12 @@ export class Vcpu {
     this.shadow = 'none';
     this.nmiBlocked = false;
     this.halted = false;
-    this.workRemaining = -1;
     this.frames = [];
     this.state = 'idle';
   }
 
   private start(): void {
-    this.frames = [{ code: this.program.main, pc: 0, kind: FRAME_MAIN, vector: -1, savedIf: false, icrHighWritten: false }];
+    this.frames = [newFrame(this.program.main, FRAME_MAIN, -1, false)];
     this.state = 'running';
   }
 }

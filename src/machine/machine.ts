@@ -22,7 +22,7 @@ import { checkBool, checkInt, SnapshotError } from '../errors.js';
 import type { LocalApic } from '../apic/local-apic.js';
 import type { GuestProgram } from '../guest/program.js';
 import { validateProgram } from '../guest/program.js';
-import { Vcpu, type VcpuEnv } from '../guest/vcpu.js';
+import { Vcpu, VCPU_STATE_VERSION, type VcpuEnv } from '../guest/vcpu.js';
 import type {
   BackendHost,
   BackendName,
@@ -141,7 +141,7 @@ type Phase = 'idle' | 'guest' | 'exited' | 'halted' | 'waiting' | 'done';
 const PHASES: readonly Phase[] = ['idle', 'guest', 'exited', 'halted', 'waiting', 'done'];
 const KICK = 0;
 const NOTIFY = 1;
-/** Version of every 'machine'-kind section this code writes. */
+/** Version of every 'machine'-kind section this code writes, except `vcpu.N` (VCPU_STATE_VERSION). */
 const MACHINE_STATE_VERSION = 1;
 const COUNTED_KEYS = [
   'exitCount', 'injections', 'virtualDeliveries', 'interruptWindows', 'nmiWindows', 'posted', 'notifications', 'handlerEntries', 'faults',
@@ -531,16 +531,16 @@ export class Machine {
    */
   snapshot(): Uint8Array {
     const sections: Section[] = [];
-    const section = (name: string, write: (w: StateWriter) => void, optional = false): void => {
+    const section = (name: string, write: (w: StateWriter) => void, optional = false, version = MACHINE_STATE_VERSION): void => {
       const w = new StateWriter();
       write(w);
-      sections.push({ name, version: MACHINE_STATE_VERSION, optional, payload: w.finish() });
+      sections.push({ name, version, optional, payload: w.finish() });
     };
     section('machine', (w) => {
       w.str(JSON.stringify(this.options)).u32(this.prng.state).uint(this.scheduler.now());
     });
     sections.push(...this.platform.saveSections());
-    this.vcpus.forEach((vcpu, cpu) => section(`vcpu.${cpu}`, (w) => this.saveCpu(w, vcpu, cpu)));
+    this.vcpus.forEach((vcpu, cpu) => section(`vcpu.${cpu}`, (w) => this.saveCpu(w, vcpu, cpu), false, VCPU_STATE_VERSION));
     section('events', (w) => {
       w.u32(this.inFlight.length);
       for (const f of this.inFlight) w.u32(f.cpu).u8(f.kind).uint(f.at).uint(f.id);
@@ -593,14 +593,17 @@ export class Machine {
         ['machine', 'events', 'memory', 'backend', 'checker', 'nested', 'trace'].includes(name) ||
         /^vcpu\.\d+$/.test(name),
     );
-    const read = <T>(name: string, fn: (r: StateReader) => T): T => {
-      const r = c.reader(name, MACHINE_STATE_VERSION);
+    const read = <T>(name: string, fn: (r: StateReader) => T, maxVersion = MACHINE_STATE_VERSION): T => {
+      const r = c.reader(name, maxVersion);
       const out = fn(r);
       r.end();
       return out;
     };
     const platform = this.platform.readSections(c);
-    const cpus = this.vcpus.map((vcpu, cpu) => read(`vcpu.${cpu}`, (r) => this.readCpu(r, vcpu, cpu)));
+    const cpus = this.vcpus.map((vcpu, cpu) => {
+      const name = `vcpu.${cpu}`;
+      return read(name, (r) => this.readCpu(r, vcpu, cpu, c.version(name)), VCPU_STATE_VERSION);
+    });
     const events = read('events', (r) => {
       const inFlight: Array<{ cpu: number; kind: number; at: number; order: number }> = [];
       const count = r.count('inFlight', 1 << 20);
@@ -676,8 +679,8 @@ export class Machine {
     for (const key of COUNTED_KEYS) w.uint(c[key]);
   }
 
-  private readCpu(r: StateReader, vcpu: Vcpu, cpu: number): (rearm: (at: number, order: number, fn: () => void) => void) => void {
-    const applyVcpu = vcpu.readState(r);
+  private readCpu(r: StateReader, vcpu: Vcpu, cpu: number, version: number): (rearm: (at: number, order: number, fn: () => void) => void) => void {
+    const applyVcpu = vcpu.readState(r, version);
     const phase = PHASES[r.u8('phase', PHASES.length - 1)]!;
     const armed = r.bool('step.armed');
     const at = r.uint('step.at');

@@ -302,6 +302,20 @@ describe('Vcpu: memory, branches, waits and APIC instructions', () => {
     expect(v.step(e)).toBe(400);
     expect(v.step(e)).toBe(1);
   });
+
+  it("a handler entered at an interrupted work runs its own work at full length; the interrupted one resumes with its rest", () => {
+    const { e } = env();
+    const v = cpu([{ op: 'work', ns: 1000 }, { op: 'nop' }], { handlers: { 0x40: [{ op: 'work', ns: 30 }, { op: 'iret' }] } });
+    expect(v.step(e)).toBe(1000);
+    v.interruptWork(400);
+    v.deliverInterrupt(0x40);
+    expect(v.workRemaining).toBe(-1); // the handler's frame has nothing left over
+    expect(v.step(e)).toBe(30);
+    expect(v.step(e)).toBe(1); // IRET
+    expect(v.workRemaining).toBe(400);
+    expect(v.step(e)).toBe(400);
+    expect(v.step(e)).toBe(1);
+  });
 });
 
 describe('program validation (host misuse)', () => {
