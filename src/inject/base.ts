@@ -10,10 +10,24 @@ import { MSR_IA32_APIC_BASE, MSR_IA32_TSC_DEADLINE, MSR_X2APIC_BASE, MSR_X2APIC_
 import type { StateReader, StateWriter } from '../codec/state.js';
 import type { BackendHost, BackendName, ExitReason, InjectionBackend, PendingKind } from './backend.js';
 
-/** Per-vCPU window requests. */
+/**
+ * Per-vCPU window requests. `interrupt` / `nmi` are what the last VM entry armed (every entry
+ * re-arms what it still needs). `interruptOpen` / `nmiOpen` say whether a window counted in
+ * `interruptWindows` / `nmiWindows` is still open: a window opens when the hypervisor requests one
+ * while none is open, and closes when its exit is taken or at the first boundary after an entry
+ * that no longer requested it. So a window re-armed at many entries (the guest keeps IF = 0, or
+ * stays in its NMI handler, across other exits) is one window, as KVM's enable_irq_window /
+ * enable_nmi_window leave the control set until the window exit clears it.
+ */
 interface Windows {
   interrupt: boolean;
   nmi: boolean;
+  interruptOpen: boolean;
+  nmiOpen: boolean;
+}
+
+function noWindows(): Windows {
+  return { interrupt: false, nmi: false, interruptOpen: false, nmiOpen: false };
 }
 
 export abstract class BackendBase implements InjectionBackend {
@@ -23,7 +37,7 @@ export abstract class BackendBase implements InjectionBackend {
 
   attach(host: BackendHost): void {
     this.host = host;
-    this.windows = host.platform.lapics.map(() => ({ interrupt: false, nmi: false }));
+    this.windows = host.platform.lapics.map(noWindows);
     host.nested.bindBackend((cpu) => this.maskablePending(cpu));
   }
 
@@ -39,7 +53,7 @@ export abstract class BackendBase implements InjectionBackend {
     w.nmi = false;
     if (this.injectNmi(cpu)) {
       // One event per entry: whatever else is pending waits for a window.
-      w.interrupt = this.maskablePending(cpu);
+      if (this.maskablePending(cpu)) this.requestWindow(cpu);
       return;
     }
     this.injectMaskable(cpu);
@@ -49,15 +63,20 @@ export abstract class BackendBase implements InjectionBackend {
 
   boundary(cpu: number): ExitReason | null {
     if (this.host.nested.inL2(cpu)) return this.host.nested.boundary(cpu);
-    if (this.host.takeKick(cpu)) return 'external-interrupt';
     const w = this.windows[cpu]!;
+    // A window the last entry did not re-arm is closed (the entry met its need another way).
+    if (!w.interrupt) w.interruptOpen = false;
+    if (!w.nmi) w.nmiOpen = false;
+    if (this.host.takeKick(cpu)) return 'external-interrupt';
     const vcpu = this.host.vcpu(cpu);
     if (w.nmi && vcpu.nmiAllowed()) {
       w.nmi = false;
+      w.nmiOpen = false;
       return 'nmi-window';
     }
     if (w.interrupt && vcpu.interruptible()) {
       w.interrupt = false;
+      w.interruptOpen = false;
       return 'interrupt-window';
     }
     return null;
@@ -126,7 +145,13 @@ export abstract class BackendBase implements InjectionBackend {
     const n = r.u32('windows', this.windows.length);
     if (n !== this.windows.length) r.fail('windows', `snapshot has ${n} vCPUs, this machine ${this.windows.length}`);
     const saved: Windows[] = [];
-    for (let i = 0; i < n; i++) saved.push({ interrupt: r.bool('window.interrupt'), nmi: r.bool('window.nmi') });
+    for (let i = 0; i < n; i++) {
+      const interrupt = r.bool('window.interrupt');
+      const nmi = r.bool('window.nmi');
+      // Open = armed holds at every boundary, and a snapshot between an entry and the next boundary
+      // differs only in a window that boundary would close: nothing needs saving.
+      saved.push({ interrupt, nmi, interruptOpen: interrupt, nmiOpen: nmi });
+    }
     return () => {
       this.windows = saved;
     };
@@ -150,8 +175,12 @@ export abstract class BackendBase implements InjectionBackend {
     if (!lapic.nmiLatched) return false;
     const vcpu = this.host.vcpu(cpu);
     if (!vcpu.nmiAllowed()) {
-      this.windows[cpu]!.nmi = true;
-      this.host.count(cpu, 'nmiWindows');
+      const w = this.windows[cpu]!;
+      w.nmi = true;
+      if (!w.nmiOpen) {
+        w.nmiOpen = true;
+        this.host.count(cpu, 'nmiWindows');
+      }
       return false;
     }
     lapic.takeNmi();
@@ -194,12 +223,15 @@ export abstract class BackendBase implements InjectionBackend {
     this.host.count(cpu, 'injections');
     this.host.trace(cpu, 'inject', vector, 0);
     this.host.deliver(cpu, vector, 'lapic');
-    if (this.maskablePending(cpu)) this.windows[cpu]!.interrupt = true;
+    if (this.maskablePending(cpu)) this.requestWindow(cpu);
   }
 
+  /** Arms an interrupt window; counts it in `interruptWindows` if none is open (see Windows). */
   protected requestWindow(cpu: number): void {
-    if (this.windows[cpu]!.interrupt) return;
-    this.windows[cpu]!.interrupt = true;
+    const w = this.windows[cpu]!;
+    w.interrupt = true;
+    if (w.interruptOpen) return;
+    w.interruptOpen = true;
     this.host.count(cpu, 'interruptWindows');
   }
 

@@ -150,8 +150,20 @@ export class NestedController {
         return false;
       }
     }
+    // A window this entry arms again is the one still open from an earlier entry (its exit has not
+    // been taken): only a window armed anew counts in interruptWindows / nmiWindows (base.ts).
+    const hadWindow = s.window;
+    const hadNmiWindow = s.nmiWindow;
     s.window = false;
     s.nmiWindow = false;
+    this.enterL2(cpu, s);
+    if (s.window && !hadWindow) this.host.count(cpu, 'interruptWindows');
+    if (s.nmiWindow && !hadNmiWindow) this.host.count(cpu, 'nmiWindows');
+    return true;
+  }
+
+  /** Rules 3 and 4 at an entry into L2: what L1 injects, an NMI, L1's interrupt, or a window. */
+  private enterL2(cpu: number, s: NestedCpu): void {
     if (s.runPending) {
       // The emulated VMLAUNCH / VMRESUME / VMRUN completes with this entry; what L1 injected is
       // part of it. An event L0 could act on now waits for it (KVM: nested_run_pending makes
@@ -171,13 +183,12 @@ export class NestedController {
         this.host.trace(cpu, 'inject', v, 3);
         this.deliverToL2(cpu, v, 'l1');
       }
-      return true;
+      return;
     }
     const nmi = this.injectNmi(cpu);
     const a = this.action(cpu);
     if (a === 'inject' && !nmi) this.injectIntoL2(cpu);
     else if (a === 'inject' || a === 'window') this.openWindow(cpu);
-    return true;
   }
 
   /** An instruction boundary in L2: host interrupts, L0's windows, and L1's V_IRQ for L2. */
@@ -462,9 +473,7 @@ export class NestedController {
     const lapic = this.host.lapic(cpu);
     if (!lapic.nmiLatched) return false;
     if (!this.host.vcpu(cpu).nmiAllowed()) {
-      const s = this.cpus[cpu]!;
-      if (!s.nmiWindow) this.host.count(cpu, 'nmiWindows');
-      s.nmiWindow = true;
+      this.cpus[cpu]!.nmiWindow = true; // counted by entry() if it is a new window
       return false;
     }
     lapic.takeNmi();
@@ -480,10 +489,8 @@ export class NestedController {
     this.host.deliver(cpu, vector, source);
   }
 
+  /** Arms L0's interrupt window in L2 (entry() counts it if it is a new one). */
   private openWindow(cpu: number): void {
-    const s = this.cpus[cpu]!;
-    if (s.window) return;
-    s.window = true;
-    this.host.count(cpu, 'interruptWindows');
+    this.cpus[cpu]!.window = true;
   }
 }

@@ -96,7 +96,14 @@ export interface VcpuStats {
   injections: number;
   /** Interrupts the hardware delivered without an exit (V_IRQ, virtual-interrupt delivery). */
   virtualDeliveries: number;
+  /**
+   * Interrupt windows opened: the hypervisor requested an interrupt window (interrupt-window
+   * exiting / VINTR intercept) while none was open. A window stays open, and is counted once,
+   * while every VM entry re-arms it (the guest keeps IF = 0 across other exits); it closes when its
+   * `interrupt-window` exit is taken or an entry no longer needs it. L0's windows in L2 count too.
+   */
   interruptWindows: number;
+  /** NMI windows opened, counted like {@link VcpuStats.interruptWindows} (one blocked NMI: 1). */
   nmiWindows: number;
   posted: number;
   notifications: number;
