@@ -14,7 +14,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { listSections } from '../../src/codec/container.js';
+import { StateReader, StateWriter } from '../../src/codec/state.js';
+import { SnapshotError } from '../../src/errors.js';
 import type { GuestProgram, Instr } from '../../src/guest/program.js';
+import { Vcpu } from '../../src/guest/vcpu.js';
 import { Machine } from '../../src/machine/machine.js';
 
 const ENABLE: Instr = { op: 'mmio-write', offset: 0xf0, value: 0x1ff };
@@ -172,5 +175,26 @@ describe('snapshots carry the remaining work of every frame (vcpu section versio
     fresh.run(1_000_000);
     expect(restored.trace.hash()).toBe(fresh.trace.hash());
     expect(restored.stats()).toEqual(fresh.stats());
+  });
+
+  it('a frame whose left-over work does not stand at a work instruction is refused (host misuse: corrupted snapshot)', () => {
+    const e = { instructionNs: 1 } as never;
+    const v = new Vcpu(0);
+    v.load({ main: [{ op: 'work', ns: 1000 }, { op: 'done' }] });
+    v.step(e);
+    v.interruptWork(400);
+    const w = new StateWriter();
+    v.saveState(w);
+    const bytes = w.finish();
+    // The same state over a program whose instruction 0 is a nop instead of the work.
+    const oldLen = new DataView(bytes.buffer).getUint32(0, true);
+    const forged = new StateWriter();
+    forged.str(JSON.stringify({ main: [{ op: 'nop' }, { op: 'done' }] })).bytes(bytes.subarray(4 + oldLen));
+    const target = new Vcpu(0);
+    expect(() => target.readState(new StateReader(forged.finish(), 'vcpu.0'))).toThrow(SnapshotError);
+    expect(() => target.readState(new StateReader(forged.finish(), 'vcpu.0'))).toThrow(/frame\.workLeft/);
+    // The genuine bytes read back with the rest where it was.
+    target.readState(new StateReader(bytes, 'vcpu.0'))();
+    expect(target.workRemaining).toBe(400);
   });
 });
