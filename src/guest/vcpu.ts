@@ -463,7 +463,7 @@ export class Vcpu {
 
   // ---- snapshots -----------------------------------------------------------------------------
 
-  /** Writes the CPU state and its program (as JSON) into a snapshot section ({@link VCPU_STATE_VERSION}). */
+  /** Writes the CPU state and its program (as JSON) into a snapshot section (layout `VCPU_STATE_VERSION`). */
   saveState(w: StateWriter): void {
     w.str(JSON.stringify(this.root));
     w.u8(VCPU_STATES.indexOf(this.state)).bool(this.interruptFlag).u8(SHADOWS.indexOf(this.shadow));
@@ -480,7 +480,7 @@ export class Vcpu {
   }
 
   /**
-   * Reads and checks a CPU state written with layout `version` (1 or {@link VCPU_STATE_VERSION});
+   * Reads and checks a CPU state written with layout `version` (1 or `VCPU_STATE_VERSION`);
    * returns the function that applies it.
    */
   readState(r: StateReader, version = VCPU_STATE_VERSION): () => void {
