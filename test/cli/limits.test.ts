@@ -4,6 +4,8 @@
  * backends, `--explain` at the moment of a loss, repeated options, output paths checked before
  * the run. In-process (cli.test.ts spawns the built command for the memory bound itself).
  */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { main, type CliIo } from '../../src/cli/main.js';
 import { formatSummary } from '../../src/cli/format.js';
@@ -220,5 +222,16 @@ describe('run length', () => {
     expect(every(0, 1_000_000, MAX_SCHEDULED_TIMES * 1_000_000)).toHaveLength(MAX_SCHEDULED_TIMES);
     expect(() => every(0, 1_000_000, MAX_SCHEDULED_TIMES * 1_000_000 + 1)).toThrow(RangeError);
     expect(() => every(0, 1, Number.MAX_SAFE_INTEGER)).toThrow(/needs 9007199254740991 events scheduled before the run, more than 100000/);
+  });
+});
+
+describe('docs/cli.md', () => {
+  const doc = readFileSync(fileURLToPath(new URL('../../docs/cli.md', import.meta.url)), 'utf8');
+  const blocks = [...doc.matchAll(/```text\n([\s\S]*?)```/g)].map((m) => m[1]!);
+
+  it('shows the real output of linux-boot-irq-setup on vmx-posted and of --explain at the loss', () => {
+    expect(blocks).toHaveLength(2);
+    expect(run(['scenario', 'linux-boot-irq-setup', '--backend', 'vmx-posted']).stdout).toBe(blocks[0]);
+    expect(run(['scenario', 'lost-ipi', '--backend', 'svm-vintr', '--explain', '1:0x40']).stdout.endsWith(blocks[1]!)).toBe(true);
   });
 });
