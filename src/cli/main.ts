@@ -5,7 +5,12 @@
  * commands, progress output and exit codes. Only Node built-ins (`node:util` parseArgs).
  *
  * Exit codes: 0 success; 1 `--check` found an interrupt lost or delivered twice; 2 bad
- * arguments (a one-line error and the usage on stderr); 3 a run or a file write failed.
+ * arguments, an option given twice, an output path that cannot be written (a one-line error and
+ * the usage on stderr, before anything runs); 3 a run or a file write failed.
+ *
+ * Memory: the machine's trace is a ring (SUMMARY_TRACE_LIMIT events, or --trace-limit when a
+ * file is written), so a run's memory does not grow with its length; the printed event count,
+ * hash and findings still cover the whole run (docs/cli.md, Memory).
  *
  * @module
  */
@@ -121,7 +126,10 @@ one-line description each.
 const SCENARIO_HELP = `${SCENARIO_USAGE}
 
 Runs a built-in scenario and prints, per vCPU, the interrupts handled, the interrupts the
-delivery checker found lost, and the VM exits by reason.
+delivery checker found lost, and the VM exits by reason. Only the end of the trace is kept (the
+last ${SUMMARY_TRACE_LIMIT} events, or --trace-limit with --trace/--svg), so memory does not grow with --until;
+the event count and hash printed cover every event. Exit status: 0 ok, 1 --check found a loss,
+2 bad arguments (also an option given twice, an unwritable --trace/--svg path), 3 failure.
 
 options:
   --backend B        ${BACKEND_NAMES.join(' | ')}
