@@ -171,7 +171,12 @@ function scenarioHelp(s: Scenario): string {
     `defaults: --backend ${s.backend ?? DEFAULT_SCENARIO_BACKEND} --cpus ${s.cpus.default} (${cpus}) --seed 1 --until ${s.untilNs}  (${formatNs(s.untilNs)})`,
   ];
   if (s.maxUntilNs !== undefined) lines.push(`--until at most ${s.maxUntilNs} (${formatNs(s.maxUntilNs)}): device events are scheduled before the run`);
-  if (s.explainHint !== undefined) lines.push(`try: irqchip scenario ${s.name} --explain ${s.explainHint}`);
+  if (s.explainHint !== undefined) {
+    lines.push(
+      `try: irqchip scenario ${s.name} --explain ${s.explainHint}`,
+      `     (explained when the checker first finds it lost or doubled, and at the end; add @T for time T)`,
+    );
+  }
   return `${lines.join('\n')}\n\n${SCENARIO_USAGE}\n`;
 }
 

@@ -157,6 +157,12 @@ describe('--explain at the moment of the loss', () => {
     expect(lines[2]).toMatch(/^explain vCPU 1 vector 0x40 at the end \(11\.17 us\): not deliverable \(not-requested\)$/);
   });
 
+  it('the scenario help\'s hint says when it is explained', () => {
+    expect(run(['scenario', 'lost-ipi', '--help']).stdout).toContain(
+      'try: irqchip scenario lost-ipi --explain 1:0x40\n     (explained when the checker first finds it lost or doubled, and at the end; add @T for time T)\n',
+    );
+  });
+
   it('nothing lost (svm-event): only the end of the run is explained', () => {
     const r = run(['scenario', 'lost-ipi', '--explain', '1:0x40']);
     expect(r.stdout.match(/^explain /gm)).toEqual(['explain ']);
