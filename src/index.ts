@@ -81,7 +81,7 @@ export {
   finishScenario,
   runScenario,
 } from './cli/scenarios/index.js';
-export type { Scenario, ScenarioContext, ScenarioOptions, ScenarioRun, PreparedScenario } from './cli/scenarios/index.js';
+export type { Scenario, ScenarioContext, ScenarioOptions, ScenarioRun, PreparedScenario, ScenarioFindings } from './cli/scenarios/index.js';
 export { formatSummary, formatComparison } from './cli/format.js';
 export { listSections, FORMAT_MAJOR, FORMAT_MINOR, LIBRARY_VERSION } from './codec/container.js';
 export type { SectionInfo } from './codec/container.js';

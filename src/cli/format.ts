@@ -9,7 +9,7 @@ import { EXIT_REASONS, type ExitReason } from '../inject/backend.js';
 import type { VcpuStats } from '../machine/machine.js';
 import { hexVector } from '../trace/spans.js';
 import { formatNs } from '../trace/svg.js';
-import type { ScenarioRun } from './scenarios/index.js';
+import type { Scenario, ScenarioRun } from './scenarios/index.js';
 
 export { formatNs };
 
@@ -42,10 +42,10 @@ function header(run: ScenarioRun, what: string): string[] {
 /** Lines listing the interrupts the checker found lost or doubled (at most `max`). */
 function findings(run: ScenarioRun, max = 10): string[] {
   const out: string[] = [];
-  const events = run.machine.trace.events().filter((e) => e.kind === 'lost' || e.kind === 'doubled' || e.kind === 'wrong-level');
-  for (const e of events.slice(0, max)) out.push(`${e.kind.toUpperCase()}: vCPU ${e.cpu} vector ${hexVector(e.a)} at ${formatNs(e.timeNs)}`);
-  if (events.length > max) out.push(`... and ${events.length - max} more`);
-  if (events.length === 0 && run.lost + run.doubled > 0) out.push(`${run.lost} lost, ${run.doubled} doubled (the trace was off)`);
+  const { first, count } = run.findings;
+  for (const e of first.slice(0, max)) out.push(`${e.kind.toUpperCase()}: vCPU ${e.cpu} vector ${hexVector(e.a)} at ${formatNs(e.timeNs)}`);
+  if (count > Math.min(max, first.length)) out.push(`... and ${count - Math.min(max, first.length)} more`);
+  if (count === 0 && run.lost + run.doubled > 0) out.push(`${run.lost} lost, ${run.doubled} doubled (the trace was off)`);
   return out;
 }
 
@@ -72,7 +72,7 @@ export function formatSummary(run: ScenarioRun): string {
     '',
     ...run.notes,
     ...findings(run),
-    `stopped at ${formatNs(run.result.timeNs)} (${STOP_TEXT[run.result.reason] ?? run.result.reason}); ${run.machine.trace.length} trace events, hash ${run.hash}`,
+    `stopped at ${formatNs(run.result.timeNs)} (${STOP_TEXT[run.result.reason] ?? run.result.reason}); ${run.machine.trace.recorded} trace events, hash ${run.hash}`,
   ];
   return lines.join('\n') + '\n';
 }
@@ -110,8 +110,20 @@ export function formatComparison(runs: readonly ScenarioRun[]): string {
   return lines.join('\n') + '\n';
 }
 
-/** The list `irqchip list` prints: each scenario with its one-line description. */
-export function formatList(scenarios: readonly { name: string; description: string }[]): string {
-  const w = Math.max(...scenarios.map((s) => s.name.length));
-  return scenarios.map((s) => `${s.name.padEnd(w)}  ${s.description}`).join('\n') + '\n';
+/** What `irqchip list` shows of a scenario. */
+export type ListedScenario = Pick<Scenario, 'name' | 'description' | 'cpus' | 'untilNs' | 'maxUntilNs' | 'backend'>;
+
+/**
+ * The list `irqchip list` prints: per scenario the vCPUs it accepts (and its default), its
+ * default backend, its default run length (and the longest it accepts), and its one-line
+ * description.
+ */
+export function formatList(scenarios: readonly ListedScenario[], defaultBackend: string): string {
+  const rows = [['scenario', 'vCPUs (default)', 'backend', 'until (max)', 'what it shows']];
+  for (const s of scenarios) {
+    const cpus = s.cpus.min === s.cpus.max ? `${s.cpus.min}` : `${s.cpus.min}..${s.cpus.max}`;
+    const until = s.maxUntilNs === undefined ? formatNs(s.untilNs) : `${formatNs(s.untilNs)} (${formatNs(s.maxUntilNs)})`;
+    rows.push([s.name, `${cpus} (${s.cpus.default})`, s.backend ?? defaultBackend, until, s.description]);
+  }
+  return formatTable(rows, 5) + '\n';
 }

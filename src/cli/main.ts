@@ -5,14 +5,20 @@
  * commands, progress output and exit codes. Only Node built-ins (`node:util` parseArgs).
  *
  * Exit codes: 0 success; 1 `--check` found an interrupt lost or delivered twice; 2 bad
- * arguments (a one-line error and the usage on stderr); 3 a run or a file write failed.
+ * arguments, an option given twice, an output path that cannot be written (a one-line error and
+ * the usage on stderr, before anything runs); 3 a run or a file write failed.
+ *
+ * Memory: the machine's trace is a ring (SUMMARY_TRACE_LIMIT events, or --trace-limit when a
+ * file is written), so a run's memory does not grow with its length; the printed event count,
+ * hash and findings still cover the whole run (docs/cli.md, Memory).
  *
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { Explanation } from '../platform/explain.js';
 import { BACKEND_NAMES, type BackendName } from '../inject/backend.js';
 import { formatComparison, formatList, formatNs, formatSummary } from './format.js';
-import { runSliced } from './run.js';
+import { runSliced, type Pause } from './run.js';
 import {
   DEFAULT_SCENARIO_BACKEND,
   SCENARIOS,
@@ -21,6 +27,7 @@ import {
   resolveScenarioOptions,
   type Scenario,
   type ScenarioOptions,
+  type PreparedScenario,
   type ScenarioRun,
 } from './scenarios/index.js';
 
@@ -36,6 +43,11 @@ export interface CliIo {
   /** Show it only for runs that take longer than this (default 250 ms). */
   progressDelayMs?: number;
   writeFile(path: string, data: string): void;
+  /**
+   * Why `path` cannot be written (`undefined` if it can), asked before the run so a bad
+   * `--trace` / `--svg` path fails at once. Absent: not checked.
+   */
+  cannotWrite?(path: string): string | undefined;
   /** Wall-clock milliseconds, only to pace progress output (never affects results). */
   clockMs(): number;
 }
@@ -68,12 +80,25 @@ const SCENARIO_NAMES_WRAPPED = SCENARIOS.map((s) => s.name).reduce<string[]>((li
 const MAIN_USAGE = 'usage: irqchip <list | scenario <name> | compare <name> | help [command]> [options]';
 const LIST_USAGE = 'usage: irqchip list';
 const SCENARIO_USAGE = 'usage: irqchip scenario <name> [--backend B] [--cpus N] [--seed S] [--until T] [--check] [...]';
+
+/** Ring size of the trace when nothing exports it: the hash, count and findings still cover every event. */
+const SUMMARY_TRACE_LIMIT = 1024;
+/** Events `--trace` / `--svg` keep by default (the last ones of the run). */
+const DEFAULT_TRACE_LIMIT = 250_000;
+const MAX_TRACE_LIMIT = 50_000_000;
+
+/** The default backend, and the scenarios whose default differs. */
+const BACKEND_DEFAULTS = [
+  `default ${DEFAULT_SCENARIO_BACKEND}`,
+  ...SCENARIOS.filter((s) => s.backend !== undefined && s.backend !== DEFAULT_SCENARIO_BACKEND).map((s) => `${s.name}: ${s.backend}`),
+].join('; ');
 const COMPARE_USAGE = 'usage: irqchip compare <name> [--cpus N] [--seed S] [--until T] [--check]';
 
-const COMMON_OPTIONS = `  --cpus N           number of vCPUs (default: the scenario's)
+const COMMON_OPTIONS = `  --cpus N           number of vCPUs: each scenario has its own range and default
+                     ('irqchip list' shows them)
   --seed S           seed of the cost jitter, 0..4294967295 (default 1); same seed, same run
   --until T          virtual time to run until: nanoseconds, or with a unit (500us, 20ms, 1s)
-                     (default: the scenario's)
+                     (default, and for some a maximum: the scenario's; 'irqchip list')
   --check            exit with status 1 if the delivery checker found an interrupt lost or
                      delivered twice`;
 
@@ -89,27 +114,34 @@ commands:
   help [command]     show the help of a command
 
 Run 'irqchip <command> --help' for a command's options. Exit status: 0 ok, 1 --check found a
-lost or doubled interrupt, 2 bad arguments, 3 failure.
+lost or doubled interrupt, 2 bad arguments, 3 failure (a run or a file write).
 `;
 
 const LIST_HELP = `${LIST_USAGE}
 
-Lists the built-in scenarios with a one-line description each.
+Lists the built-in scenarios: vCPUs allowed (default), default backend, default run length and a
+one-line description each.
 `;
 
 const SCENARIO_HELP = `${SCENARIO_USAGE}
 
 Runs a built-in scenario and prints, per vCPU, the interrupts handled, the interrupts the
-delivery checker found lost, and the VM exits by reason.
+delivery checker found lost, and the VM exits by reason. Only the end of the trace is kept (the
+last ${SUMMARY_TRACE_LIMIT} events, or --trace-limit with --trace/--svg), so memory does not grow with --until;
+the event count and hash printed cover every event. Exit status: 0 ok, 1 --check found a loss,
+2 bad arguments (also an option given twice, an unwritable --trace/--svg path), 3 failure.
 
 options:
   --backend B        ${BACKEND_NAMES.join(' | ')}
-                     (default ${DEFAULT_SCENARIO_BACKEND})
+                     (${BACKEND_DEFAULTS})
 ${COMMON_OPTIONS}
   --trace FILE       write the trace as Chrome Trace Event JSON (Perfetto, chrome://tracing)
   --svg FILE         write an SVG timeline, one lane per vCPU
-  --explain CPU:VEC  after the run, print why vector VEC (0x40 or 64) is or is not
-                     deliverable to vCPU CPU
+  --trace-limit N    --trace and --svg show the last N events of the run, 1..${MAX_TRACE_LIMIT}
+                     (default ${DEFAULT_TRACE_LIMIT}); the hash and counts cover them all
+  --explain CPU:VEC  print why vector VEC (0x40 or 64) is or is not deliverable to vCPU CPU:
+                     when the checker first finds it lost or doubled, and at the end
+  --explain CPU:VEC@T  the same at virtual time T (e.g. 1:0x40@6177ns), and at the end
   -h, --help         show this help ('irqchip scenario <name> --help' describes the scenario)
 
 scenarios: ${SCENARIO_NAMES_WRAPPED}
@@ -138,17 +170,23 @@ function scenarioHelp(s: Scenario): string {
     '',
     `defaults: --backend ${s.backend ?? DEFAULT_SCENARIO_BACKEND} --cpus ${s.cpus.default} (${cpus}) --seed 1 --until ${s.untilNs}  (${formatNs(s.untilNs)})`,
   ];
-  if (s.explainHint !== undefined) lines.push(`try: irqchip scenario ${s.name} --explain ${s.explainHint}`);
+  if (s.maxUntilNs !== undefined) lines.push(`--until at most ${s.maxUntilNs} (${formatNs(s.maxUntilNs)}): device events are scheduled before the run`);
+  if (s.explainHint !== undefined) {
+    lines.push(
+      `try: irqchip scenario ${s.name} --explain ${s.explainHint}`,
+      `     (explained when the checker first finds it lost or doubled, and at the end; add @T for time T)`,
+    );
+  }
   return `${lines.join('\n')}\n\n${SCENARIO_USAGE}\n`;
 }
 
 // ---- argument values ---------------------------------------------------------------------------
 
-function parseInteger(option: string, text: string, min: number, max: number, usage: string): number {
+function parseInteger(option: string, text: string, min: number, max: number, usage: string, where = ''): number {
   const t = text.replace(/_/g, '');
   const value = /^0x[0-9a-f]+$/i.test(t) ? Number.parseInt(t, 16) : /^\d+$/.test(t) ? Number(t) : Number.NaN;
   if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new UsageError(`${option} must be an integer in ${min}..${max}, got ${JSON.stringify(text)}`, usage);
+    throw new UsageError(`${option} must be an integer in ${min}..${max}${where}, got ${JSON.stringify(text)}`, usage);
   }
   return value;
 }
@@ -163,19 +201,35 @@ export function parseTime(text: string): number | undefined {
   return Number.isSafeInteger(ns) && ns > 0 ? ns : undefined;
 }
 
-function parseUntil(text: string, usage: string): number {
+const TIME_RULE = 'a positive whole number of ns, or a time like 500us, 20ms, 1s';
+
+function parseUntil(text: string, s: Scenario, usage: string): number {
   const ns = parseTime(text);
-  if (ns === undefined) throw new UsageError(`--until must be a positive whole number of ns, or a time like 500us, 20ms, 1s; got ${JSON.stringify(text)}`, usage);
+  if (ns === undefined) throw new UsageError(`--until must be ${TIME_RULE}; got ${JSON.stringify(text)}`, usage);
+  if (s.maxUntilNs !== undefined && ns > s.maxUntilNs) {
+    throw new UsageError(`--until must be at most ${formatNs(s.maxUntilNs)} for ${s.name} (it schedules its device events before the run); got ${JSON.stringify(text)}`, usage);
+  }
   return ns;
 }
 
-function parseExplain(text: string, usage: string): { cpu: number; vector: number } {
-  const m = /^(\d+):(0x[0-9a-f]+|\d+)$/i.exec(text);
-  if (m === null) throw new UsageError(`--explain must be CPU:VECTOR, e.g. 1:0x40; got ${JSON.stringify(text)}`, usage);
+/** `--explain CPU:VECTOR[@TIME]`. */
+interface ExplainRequest {
+  cpu: number;
+  vector: number;
+  /** Virtual time to explain at, besides the end of the run. */
+  atNs?: number;
+}
+
+function parseExplain(text: string, usage: string): ExplainRequest {
+  const m = /^(\d+):(0x[0-9a-f]+|\d+)(?:@(.+))?$/i.exec(text);
+  if (m === null) throw new UsageError(`--explain must be CPU:VECTOR or CPU:VECTOR@TIME, e.g. 1:0x40 or 1:0x40@6us; got ${JSON.stringify(text)}`, usage);
   const cpu = Number(m[1]);
   const vector = m[2]!.toLowerCase().startsWith('0x') ? Number.parseInt(m[2]!, 16) : Number(m[2]);
   if (vector > 255) throw new UsageError(`--explain vector must be 0..255 (0x00..0xff), got ${m[2]}`, usage);
-  return { cpu, vector };
+  if (m[3] === undefined) return { cpu, vector };
+  const atNs = parseTime(m[3]);
+  if (atNs === undefined) throw new UsageError(`--explain time (after @) must be ${TIME_RULE}; got ${JSON.stringify(m[3])}`, usage);
+  return { cpu, vector, atNs };
 }
 
 function parseBackend(text: string, usage: string): BackendName {
@@ -204,11 +258,44 @@ function checkOptions(s: Scenario, opts: ScenarioOptions, usage: string): void {
   }
 }
 
+/**
+ * `--opt -1` as `--opt=-1` for options that take a value, so a negative number reaches the
+ * option's own check (which names the allowed range) instead of parseArgs' "ambiguous" error.
+ */
+function joinNegativeValues(args: readonly string[], options: ParseArgsConfig['options']): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const next = args[i + 1];
+    const name = arg.startsWith('--') ? arg.slice(2) : undefined;
+    if (name !== undefined && options?.[name]?.type === 'string' && next !== undefined && /^-[\d.]/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
+/** An option given twice is an error (parseArgs would silently keep the last value). */
+function rejectRepeated(tokens: readonly { kind: string; name?: string; rawName?: string }[], usage: string): void {
+  const seen = new Set<string>();
+  for (const t of tokens) {
+    if (t.kind !== 'option' || t.name === undefined) continue;
+    if (seen.has(t.name)) throw new UsageError(`--${t.name} given more than once; give each option once`, usage);
+    seen.add(t.name);
+  }
+}
+
 /** parseArgs (strict, positionals allowed) with one-line error messages. */
 function parse<T extends ParseArgsConfig>(config: T, usage: string): ReturnType<typeof parseArgs<T>> {
   try {
-    return parseArgs(config);
+    const parsed = parseArgs({ ...config, args: joinNegativeValues(config.args ?? [], config.options), tokens: true });
+    rejectRepeated(parsed.tokens ?? [], usage);
+    return parsed as ReturnType<typeof parseArgs<T>>;
   } catch (e) {
+    if (e instanceof UsageError) throw e;
     const err = e as Error & { code?: string };
     let msg = err.message.split(/\. |\n/)[0]!.replace(/\.$/, '');
     if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
@@ -221,9 +308,10 @@ function parse<T extends ParseArgsConfig>(config: T, usage: string): ReturnType<
 
 // ---- running -----------------------------------------------------------------------------------
 
-function run(s: Scenario, opts: ScenarioOptions, io: CliIo): ScenarioRun {
+function run(s: Scenario, opts: ScenarioOptions, io: CliIo, pause?: (p: PreparedScenario) => Pause | undefined): ScenarioRun {
   const p = prepareScenario(s, opts);
-  if (!io.progress) return runSliced(p, 1);
+  const stop = pause?.(p);
+  if (!io.progress) return runSliced(p, 1, undefined, stop);
   const started = io.clockMs();
   let shown = false;
   const label = `${s.name} [${p.context.backend}]`;
@@ -232,17 +320,53 @@ function run(s: Scenario, opts: ScenarioOptions, io: CliIo): ScenarioRun {
     shown = true;
     const pct = Math.floor((now * 100) / until);
     io.err(`\r${label} ${String(pct).padStart(3)}%  ${formatNs(now)} of ${formatNs(until)}\x1b[K`);
-  });
+  }, stop);
   if (shown) io.err('\r\x1b[K');
   return r;
 }
 
-function commonOptions(values: Record<string, unknown>, usage: string): ScenarioOptions {
-  const opts: ScenarioOptions = {};
-  if (typeof values.cpus === 'string') opts.cpus = parseInteger('--cpus', values.cpus, 1, 4096, usage);
+/** --cpus, --seed, --until; each range is the scenario's. The trace is a small ring unless asked for. */
+function commonOptions(s: Scenario, values: Record<string, unknown>, usage: string): ScenarioOptions {
+  const opts: ScenarioOptions = { traceLimit: SUMMARY_TRACE_LIMIT };
+  if (typeof values.cpus === 'string') opts.cpus = parseInteger('--cpus', values.cpus, s.cpus.min, s.cpus.max, usage, ` for ${s.name}`);
   if (typeof values.seed === 'string') opts.seed = parseInteger('--seed', values.seed, 0, 0xffff_ffff, usage);
-  if (typeof values.until === 'string') opts.untilNs = parseUntil(values.until, usage);
+  if (typeof values.until === 'string') opts.untilNs = parseUntil(values.until, s, usage);
   return opts;
+}
+
+/** Checks before the run that `--trace` / `--svg` name files that can be written. */
+function checkOutputFile(flag: string, path: string, io: CliIo, usage: string): void {
+  if (path === '') throw new UsageError(`--${flag} needs a file name`, usage);
+  const why = io.cannotWrite?.(path);
+  if (why !== undefined) throw new UsageError(`--${flag} ${path}: ${why}`, usage);
+}
+
+/**
+ * The explanations `--explain` asks for: at the time given after `@`, or else at the checker's
+ * first finding (lost, doubled, wrong level) for that vCPU and vector, taken from inside the run
+ * at the moment the finding is recorded.
+ */
+function watchExplain(p: PreparedScenario, x: ExplainRequest, lines: string[]): Pause | undefined {
+  const m = p.machine;
+  const say = (when: string, e: Explanation): number => lines.push(explainLine(x, when, e));
+  if (x.atNs !== undefined) {
+    const atNs = x.atNs;
+    return { atNs, fn: () => say(`at ${formatNs(atNs)}`, m.explain(x.cpu, x.vector)) };
+  }
+  const keep = m.trace.onEvent;
+  m.trace.onEvent = (e) => {
+    keep?.(e);
+    if (lines.length > 0 || e.cpu !== x.cpu || e.a !== x.vector) return;
+    if (e.kind === 'lost' || e.kind === 'doubled' || e.kind === 'wrong-level') {
+      say(`at ${formatNs(e.timeNs)}, when the checker found it ${e.kind === 'wrong-level' ? 'delivered at the wrong level' : e.kind}`, m.explain(x.cpu, x.vector));
+    }
+  };
+  return undefined;
+}
+
+function explainLine(x: ExplainRequest, when: string, e: Explanation): string {
+  const what = `explain vCPU ${x.cpu} vector 0x${x.vector.toString(16).padStart(2, '0')} ${when}`;
+  return `${what}: ${e.deliverable ? 'deliverable' : 'not deliverable'} (${e.reason})\n  ${e.message}\n`;
 }
 
 function checkVerdict(runs: readonly ScenarioRun[], io: CliIo): number {
@@ -263,8 +387,33 @@ function cmdList(args: string[], io: CliIo): number {
     return EXIT_OK;
   }
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`, LIST_USAGE);
-  io.out(formatList(SCENARIOS));
+  io.out(formatList(SCENARIOS, DEFAULT_SCENARIO_BACKEND));
   return EXIT_OK;
+}
+
+/**
+ * Writes what `--trace` / `--svg` asked for. A bounded trace says so: the files show the end of
+ * the run, while the hash and counts (here and in the JSON metadata) cover every event.
+ */
+function writeFiles(r: ScenarioRun, tracePath: string | undefined, svgPath: string | undefined, io: CliIo): void {
+  const s = r.scenario;
+  const title = `${s.name} on ${r.context.backend}, ${r.context.cpus} vCPU${r.context.cpus === 1 ? '' : 's'}, seed ${r.context.seed}`;
+  const trace = r.machine.trace;
+  const held = trace.dropped === 0 ? '' : `from the last ${trace.length} of ${trace.recorded} trace events, --trace-limit`;
+  if (tracePath !== undefined) {
+    const json = trace.toChromeTrace({
+      cpus: r.context.cpus,
+      endNs: r.result.timeNs,
+      title: `irqchip: ${title}`,
+      metadata: { scenario: s.name, backend: r.context.backend, seed: r.context.seed, traceHash: r.hash, traceEvents: trace.recorded, traceEventsDropped: trace.dropped },
+    });
+    io.writeFile(tracePath, JSON.stringify(json) + '\n');
+    io.out(`trace: wrote ${tracePath} (${json.traceEvents.length} Chrome trace events${held === '' ? '' : ` ${held}`}; open it in https://ui.perfetto.dev)\n`);
+  }
+  if (svgPath !== undefined) {
+    io.writeFile(svgPath, trace.toSvg({ cpus: r.context.cpus, endNs: r.result.timeNs, title }));
+    io.out(`svg: wrote ${svgPath}${held === '' ? '' : ` (${held})`}\n`);
+  }
 }
 
 function cmdScenario(args: string[], io: CliIo): number {
@@ -279,6 +428,7 @@ function cmdScenario(args: string[], io: CliIo): number {
         until: { type: 'string' },
         trace: { type: 'string' },
         svg: { type: 'string' },
+        'trace-limit': { type: 'string' },
         explain: { type: 'string' },
         check: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -294,38 +444,36 @@ function cmdScenario(args: string[], io: CliIo): number {
   }
   if (positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}`, usage);
   const s = findScenario(positionals[0], usage);
-  const opts = commonOptions(values, usage);
+  const opts = commonOptions(s, values, usage);
   if (typeof values.backend === 'string') opts.backend = parseBackend(values.backend, usage);
   checkOptions(s, opts, usage);
   const explain = typeof values.explain === 'string' ? parseExplain(values.explain, usage) : undefined;
   const cpus = opts.cpus ?? s.cpus.default;
+  const untilNs = opts.untilNs ?? s.untilNs;
   if (explain !== undefined && explain.cpu >= cpus) {
     throw new UsageError(`--explain vCPU must be 0..${cpus - 1}, got ${explain.cpu}`, usage);
   }
-  for (const flag of ['trace', 'svg'] as const) {
-    if (values[flag] === '') throw new UsageError(`--${flag} needs a file name`, usage);
+  if (explain?.atNs !== undefined && explain.atNs > untilNs) {
+    throw new UsageError(`--explain time must be at most the end time ${formatNs(untilNs)}, got ${formatNs(explain.atNs)}`, usage);
   }
+  const exporting = typeof values.trace === 'string' || typeof values.svg === 'string';
+  if (typeof values['trace-limit'] === 'string') {
+    if (!exporting) throw new UsageError('--trace-limit needs --trace or --svg', usage);
+    opts.traceLimit = parseInteger('--trace-limit', values['trace-limit'], 1, MAX_TRACE_LIMIT, usage);
+  } else if (exporting) {
+    opts.traceLimit = DEFAULT_TRACE_LIMIT;
+  }
+  if (typeof values.trace === 'string') checkOutputFile('trace', values.trace, io, usage);
+  if (typeof values.svg === 'string') checkOutputFile('svg', values.svg, io, usage);
 
-  const r = run(s, opts, io);
+  const explained: string[] = [];
+  const r = run(s, opts, io, explain === undefined ? undefined : (p) => watchExplain(p, explain, explained));
   io.out(formatSummary(r));
-  const title = `${s.name} on ${r.context.backend}, ${r.context.cpus} vCPU${r.context.cpus === 1 ? '' : 's'}, seed ${r.context.seed}`;
-  if (typeof values.trace === 'string') {
-    const json = r.machine.trace.toChromeTrace({
-      cpus: r.context.cpus,
-      endNs: r.result.timeNs,
-      title: `irqchip: ${title}`,
-      metadata: { scenario: s.name, backend: r.context.backend, seed: r.context.seed, traceHash: r.hash },
-    });
-    io.writeFile(values.trace, JSON.stringify(json) + '\n');
-    io.out(`trace: wrote ${values.trace} (${json.traceEvents.length} Chrome trace events; open it in https://ui.perfetto.dev)\n`);
-  }
-  if (typeof values.svg === 'string') {
-    io.writeFile(values.svg, r.machine.trace.toSvg({ cpus: r.context.cpus, endNs: r.result.timeNs, title }));
-    io.out(`svg: wrote ${values.svg}\n`);
-  }
+  writeFiles(r, values.trace, values.svg, io);
   if (explain !== undefined) {
-    const x = r.machine.explain(explain.cpu, explain.vector);
-    io.out(`explain vCPU ${explain.cpu} vector 0x${explain.vector.toString(16).padStart(2, '0')}: ${x.deliverable ? 'deliverable' : 'not deliverable'} (${x.reason})\n  ${x.message}\n`);
+    for (const line of explained) io.out(line);
+    if (explain.atNs !== undefined && explained.length === 0) io.out(`explain: the run stopped at ${formatNs(r.result.timeNs)}, before ${formatNs(explain.atNs)}\n`);
+    io.out(explainLine(explain, `at the end (${formatNs(r.result.timeNs)})`, r.machine.explain(explain.cpu, explain.vector)));
   }
   return values.check === true ? checkVerdict([r], io) : EXIT_OK;
 }
@@ -353,7 +501,7 @@ function cmdCompare(args: string[], io: CliIo): number {
   }
   if (positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}`, usage);
   const s = findScenario(positionals[0], usage);
-  const opts = commonOptions(values, usage);
+  const opts = commonOptions(s, values, usage);
   checkOptions(s, opts, usage);
   const runs = BACKEND_NAMES.map((backend) => run(s, { ...opts, backend }, io));
   io.out(formatComparison(runs));

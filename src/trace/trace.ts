@@ -125,6 +125,12 @@ export class Trace {
   private prefix = FNV_OFFSET;
   /** Set false to record nothing (the hash then covers nothing either). */
   enabled = true;
+  /**
+   * Called with each event as it is recorded (also in ring mode, before the event can be
+   * dropped), e.g. to keep the few events a summary needs from a bounded trace. Not saved in
+   * snapshots. It must not record trace events itself.
+   */
+  onEvent: ((e: TraceEvent) => void) | undefined = undefined;
 
   /** @throws RangeError / TypeError unless `limit` is an integer in 1..50,000,000. */
   constructor(opts: TraceOptions = {}) {
@@ -136,6 +142,7 @@ export class Trace {
   add(timeNs: number, cpu: number, kind: TraceKind, a = 0, b = 0, label?: string): void {
     if (!this.enabled) return;
     const e: TraceEvent = label === undefined ? { timeNs, cpu, kind, a, b } : { timeNs, cpu, kind, a, b, label };
+    this.onEvent?.(e);
     const list = this.list;
     if (this.limit === 0 || list.length < this.limit) {
       list.push(e);
@@ -161,6 +168,11 @@ export class Trace {
   /** Events held (at most `limit` in ring mode). */
   get length(): number {
     return this.list.length;
+  }
+
+  /** Every event recorded since the start (held + dropped): what {@link Trace.hash} covers. */
+  get recorded(): number {
+    return this.list.length + this.droppedCount;
   }
 
   /** Events discarded by ring mode (0 when unbounded). */

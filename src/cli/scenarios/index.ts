@@ -11,6 +11,7 @@
  */
 import { BACKEND_NAMES, type BackendName } from '../../inject/backend.js';
 import { Machine, type MachineStats, type RunResult } from '../../machine/machine.js';
+import type { TraceEvent } from '../../trace/trace.js';
 import { ipiPingpong } from './ipi-pingpong.js';
 import { levelStorm } from './level-storm.js';
 import { linuxBootIrqSetup } from './linux-boot-irq-setup.js';
@@ -66,7 +67,7 @@ export function resolveScenarioOptions(scenario: Scenario, opts: ScenarioOptions
   const seed = opts.seed ?? 1;
   checkInteger('seed', seed, 0, 0xffff_ffff, '');
   const untilNs = opts.untilNs ?? scenario.untilNs;
-  checkInteger('untilNs', untilNs, 1, Number.MAX_SAFE_INTEGER, '');
+  checkInteger('untilNs', untilNs, 1, scenario.maxUntilNs ?? Number.MAX_SAFE_INTEGER, scenario.maxUntilNs === undefined ? '' : ` for ${scenario.name}`);
   return { backend, cpus, seed, untilNs };
 }
 
@@ -77,11 +78,30 @@ function checkInteger(name: string, value: unknown, min: number, max: number, wh
   }
 }
 
+/** How many checker findings a run keeps (the summary prints at most 10). */
+export const KEPT_FINDINGS = 10;
+
+/**
+ * The delivery checker's findings (`lost`, `doubled`, `wrong-level` trace events) as the run
+ * records them, so a summary can list them even when the trace is a ring that dropped them.
+ */
+export interface ScenarioFindings {
+  /** The first {@link KEPT_FINDINGS}, in order. */
+  readonly first: TraceEvent[];
+  /** All of them. */
+  count: number;
+}
+
 /** A scenario's machine, set up and not yet run. */
 export interface PreparedScenario {
   scenario: Scenario;
   context: ScenarioContext;
   machine: Machine;
+  findings: ScenarioFindings;
+}
+
+function isFinding(e: TraceEvent): boolean {
+  return e.kind === 'lost' || e.kind === 'doubled' || e.kind === 'wrong-level';
 }
 
 /** Builds a scenario's machine (programs loaded, devices scheduled) without running it. */
@@ -94,9 +114,15 @@ export function prepareScenario(nameOrScenario: string | Scenario, opts: Scenari
     backend: context.backend,
     seed: context.seed,
     costs: { jitter: SCENARIO_JITTER, ...(scenario.costs ?? {}) },
+    ...(opts.traceLimit === undefined ? {} : { traceLimit: opts.traceLimit }),
   });
+  const findings: ScenarioFindings = { first: [], count: 0 };
+  machine.trace.onEvent = (e) => {
+    if (!isFinding(e)) return;
+    if (findings.count++ < KEPT_FINDINGS) findings.first.push(e);
+  };
   scenario.setup(machine, context);
-  return { scenario, context, machine };
+  return { scenario, context, machine, findings };
 }
 
 /** The outcome of running a scenario. */

@@ -99,6 +99,8 @@ export const linuxBootIrqSetup: Scenario = {
   ].join('\n'),
   cpus: { default: 2, min: 1, max: 8 },
   untilNs: 20_000_000,
+  // 100 s: its 1 kHz device source then schedules MAX_SCHEDULED_TIMES events before the run.
+  maxUntilNs: 100_000_000_000,
   explainHint: '0:0xec',
   setup(m, ctx) {
     const n = ctx.cpus;

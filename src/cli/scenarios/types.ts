@@ -23,6 +23,12 @@ export interface ScenarioOptions {
   seed?: number;
   /** Virtual time to run until, in ns (default: the scenario's). */
   untilNs?: number;
+  /**
+   * Keep only the last `traceLimit` trace events (the machine's ring mode, 1..50,000,000), so a
+   * long run needs bounded memory; the hash, the event count and the checker's findings still
+   * cover the whole run. Default: keep every event.
+   */
+  traceLimit?: number;
 }
 
 /** The options after defaults, as the setup function sees them. */
@@ -43,6 +49,11 @@ export interface Scenario {
   readonly cpus: { readonly default: number; readonly min: number; readonly max: number };
   /** Default run length, virtual ns. */
   readonly untilNs: number;
+  /**
+   * Longest run length accepted, virtual ns (default: any). Scenarios that schedule their device
+   * events before the run set it so memory stays bounded ({@link MAX_SCHEDULED_TIMES}).
+   */
+  readonly maxUntilNs?: number;
   /** Default backend. */
   readonly backend?: BackendName;
   /** Cost overrides for the machine (the scenario runner adds the default jitter). */
@@ -81,8 +92,25 @@ export function pulse(m: Machine, gsi: number, atNs: number, widthNs: number): v
   m.at(atNs + widthNs, { kind: 'irq', gsi, level: false });
 }
 
-/** Times from `firstNs` every `periodNs` while before `untilNs`. */
+/**
+ * At most this many times from one {@link every}: the scenarios schedule their device events
+ * before the run, a few hundred bytes each, so their memory grows with the run length (a 1 kHz
+ * source reaches this bound at 100 s of virtual time).
+ */
+export const MAX_SCHEDULED_TIMES = 100_000;
+
+/**
+ * Times from `firstNs` every `periodNs` while before `untilNs`.
+ * @throws RangeError (before allocating) if that is more than {@link MAX_SCHEDULED_TIMES}.
+ */
 export function every(firstNs: number, periodNs: number, untilNs: number): number[] {
+  const n = untilNs > firstNs ? Math.ceil((untilNs - firstNs) / periodNs) : 0;
+  if (n > MAX_SCHEDULED_TIMES) {
+    throw new RangeError(
+      `a device source every ${periodNs} ns until ${untilNs} ns needs ${n} events scheduled before the run, ` +
+        `more than ${MAX_SCHEDULED_TIMES}: run for less virtual time`,
+    );
+  }
   const out: number[] = [];
   for (let t = firstNs; t < untilNs; t += periodNs) out.push(t);
   return out;
