@@ -110,7 +110,7 @@ export function formatResult(r: Result): string {
 }
 
 /**
- * xorshift32 with the seed of ../shared/perf/apic_model.c, so the TypeScript benchmarks draw the
+ * xorshift32 with the seed of bench/apic_model.c, so the TypeScript benchmarks draw the
  * same vector sequence as the native model. The state is kept as a signed 32-bit integer (so V8
  * keeps it unboxed) and {@link vectorFrom} reduces the unsigned value exactly like C's
  * `32 + (x % 224)`.

@@ -1,7 +1,7 @@
 /**
  * `npm run bench:compare`: irqchip against its two baselines, in the same run.
  *
- * 1. The native C model of the local APIC hot path (../shared/perf/apic_model.c), compiled at run
+ * 1. The native C model of the local APIC hot path (bench/apic_model.c), compiled at run
  *    time with the machine's C compiler into a temporary directory (never committed), against
  *    `lapic-cycle` and `lapic-burst16`. Both sides draw the same xorshift32 vector sequence and run
  *    the same loops; a checksum run proves it.
@@ -82,8 +82,9 @@ function warmUp<S>(b: Bench<S>, n: number): void {
 
 // ---- 1. native C model --------------------------------------------------------------------------
 
-function perfDir(): string {
-  return process.env.IRQCHIP_PERF_DIR ?? join(BENCH_DIR, '..', '..', 'shared', 'perf');
+/** The C model: bench/apic_model.c, or IRQCHIP_APIC_MODEL to time another file with the same output. */
+function cModelSource(): string {
+  return process.env.IRQCHIP_APIC_MODEL ?? join(BENCH_DIR, 'apic_model.c');
 }
 
 interface CRun {
@@ -102,9 +103,9 @@ function runC(binary: string, n: number): CRun {
 }
 
 function compareC(): Record<string, unknown> {
-  const source = join(perfDir(), 'apic_model.c');
+  const source = cModelSource();
   if (!existsSync(source)) {
-    console.log(`C model: skipped, ${source} not found (set IRQCHIP_PERF_DIR)`);
+    console.log(`C model: skipped, ${source} not found (IRQCHIP_APIC_MODEL)`);
     return { skipped: 'source not found' };
   }
   const cc = process.env.CC ?? 'cc';
@@ -247,7 +248,7 @@ const info = machineInfo();
 console.log(`node ${info.node} (V8 ${info.v8}), ${info.cpu}, ${info.cores} cores, ${info.date}`);
 console.log(`operations per side:`);
 for (const b of [...lapicBenches, picBenches[0]!]) console.log(`  TS ${b.name}: ${b.does}`);
-console.log(`  C lapic-cycle / lapic-burst16: the same loops over accept/pending/ack/eoi in apic_model.c`);
+console.log(`  C lapic-cycle / lapic-burst16: the same loops over accept/pending/ack/eoi in bench/apic_model.c`);
 console.log(`  v86 pic-cycle: update_eflags(IF); device_raise_irq(irq) (INTA + real-mode interrupt entry inside); OUT 0xA0,0x20 for slave IRQs; OUT 0x20,0x20; device_lower_irq(irq)`);
 console.log(`  pic-raise-lower: TS setIrq(irq, true) + setIrq(irq, false); v86 device_raise_irq + device_lower_irq with IF clear (no INTA)`);
 const c = compareC();

@@ -1,5 +1,5 @@
 /**
- * Local APIC benchmarks, written to do exactly what ../shared/perf/apic_model.c does (same seed,
+ * Local APIC benchmarks, written to do exactly what bench/apic_model.c does (same seed,
  * same vector sequence, same acknowledge loop, same EOI loop) so that `npm run bench:compare` can
  * put the two side by side.
  */
