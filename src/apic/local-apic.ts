@@ -498,13 +498,17 @@ export class LocalApic {
   /**
    * Installs (or removes) a tracer for internal state changes (ISR, PPR, IPIs sent, timer). With
    * none installed each site costs one comparison.
+   * @internal
    */
   setTracer(fn: ((kind: LapicTraceKind, a: number, b: number) => void) | undefined): void {
     if (fn !== undefined && typeof fn !== 'function') throw new TypeError('fn must be a function');
     this.tracer = fn;
   }
 
-  /** Installs (or removes) a hardware assist that may take fixed interrupts before IRR. */
+  /**
+   * Installs (or removes) a hardware assist that may take fixed interrupts before IRR.
+   * @internal
+   */
   setAccel(accel: ApicAccel | undefined): void {
     if (accel !== undefined && typeof accel.acceptFixed !== 'function') {
       throw new TypeError('accel must have an acceptFixed(vector, level) method');
@@ -882,7 +886,10 @@ export class LocalApic {
     restoreDevice(bytes, 'local-apic', LAPIC_STATE_VERSION, (r) => this.readState(r));
   }
 
-  /** Writes the state into a snapshot section (used by Platform and Machine snapshots). */
+  /**
+   * Writes the state into a snapshot section (used by Platform and Machine snapshots).
+   * @internal
+   */
   saveState(w: StateWriter): void {
     w.u32(this.id).u64(this.apicBase).u8(this.modeCode);
     w.u32s(this.regs.words);
@@ -897,6 +904,7 @@ export class LocalApic {
   /**
    * Reads and checks a state written by {@link saveState}; returns the function that applies it.
    * Nothing changes until that function runs.
+   * @internal
    */
   readState(r: StateReader): (rearm: Rearm) => void {
     const id = r.u32('id');

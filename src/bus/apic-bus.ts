@@ -140,6 +140,7 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
   /**
    * Installs (or removes) a tracer of IPIs accepted by a target (called with the target's attach
    * index); without one each costs a comparison.
+   * @internal
    */
   setTracer(fn: ((cpu: number, mode: number, vector: number) => void) | undefined): void {
     if (fn !== undefined && typeof fn !== 'function') throw new TypeError('fn must be a function');
@@ -158,7 +159,10 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
 
   // ---- snapshots ---------------------------------------------------------------------------
 
-  /** Writes the bus state (arbitration rotor, counters) into a snapshot section. */
+  /**
+   * Writes the bus state (arbitration rotor, counters) into a snapshot section.
+   * @internal
+   */
   saveState(w: StateWriter): void {
     w.u32(this.list.length).uint(this.rotor);
     const stats = this.stats as unknown as Record<string, number>;
@@ -166,7 +170,10 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
     for (let i = 0; i < this.list.length; i++) w.uint(this.sent[i]!).uint(this.received[i]!);
   }
 
-  /** Reads and checks a bus state; returns the function that applies it. */
+  /**
+   * Reads and checks a bus state; returns the function that applies it.
+   * @internal
+   */
   readState(r: StateReader): () => void {
     const n = r.u32('apics');
     if (n !== this.list.length) r.fail('apics', `snapshot has ${n} local APICs, this bus ${this.list.length}`);

@@ -425,7 +425,10 @@ export class Vcpu {
 
   // ---- snapshots -----------------------------------------------------------------------------
 
-  /** Writes the CPU state and its program (as JSON) into a snapshot section. */
+  /**
+   * Writes the CPU state and its program (as JSON) into a snapshot section.
+   * @internal
+   */
   saveState(w: StateWriter): void {
     w.str(JSON.stringify(this.root));
     w.u8(VCPU_STATES.indexOf(this.state)).bool(this.interruptFlag).u8(SHADOWS.indexOf(this.shadow));
@@ -441,7 +444,10 @@ export class Vcpu {
     }
   }
 
-  /** Reads and checks a CPU state; returns the function that applies it. */
+  /**
+   * Reads and checks a CPU state; returns the function that applies it.
+   * @internal
+   */
   readState(r: StateReader): () => void {
     const root = parseProgram(r);
     const state = VCPU_STATES[r.u8('state', VCPU_STATES.length - 1)]!;

@@ -59,7 +59,10 @@ export class SvmVintrBackend extends BackendBase {
     this.v = host.platform.lapics.map(() => ({ irq: false, vector: NONE, prio: 0, tpr: 0, programmedTpr: 0, taken: NONE, owned: NONE }));
   }
 
-  /** The V_IRQ state of a vCPU (for tests and explain). */
+  /**
+   * The V_IRQ state of a vCPU (for tests and explain).
+   * @internal
+   */
   vintr(cpu: number): Readonly<Vintr> {
     return this.v[cpu]!;
   }
@@ -122,6 +125,7 @@ export class SvmVintrBackend extends BackendBase {
     return super.holds(cpu, vector) || s.owned === vector || (s.irq && s.vector === vector);
   }
 
+  /** @internal Snapshot and machine plumbing, not for users. */
   override saveState(w: StateWriter): void {
     super.saveState(w);
     w.bool(this.intermediateState);
@@ -130,6 +134,7 @@ export class SvmVintrBackend extends BackendBase {
     }
   }
 
+  /** @internal Snapshot and machine plumbing, not for users. */
   override readState(r: StateReader): () => void {
     const base = super.readState(r);
     if (r.bool('intermediateState') !== this.intermediateState) r.fail('intermediateState', 'differs from this machine');

@@ -83,11 +83,13 @@ export class VmxPostedBackend extends VmxVidBackend {
     return super.holds(cpu, vector) || this.posted(cpu, vector);
   }
 
+  /** @internal Snapshot and machine plumbing, not for users. */
   override saveState(w: StateWriter): void {
     super.saveState(w);
     for (const d of this.pi) w.u32s(d.pir).bool(d.on);
   }
 
+  /** @internal Snapshot and machine plumbing, not for users. */
   override readState(r: StateReader): () => void {
     const base = super.readState(r);
     const saved: PiDesc[] = this.pi.map(() => {

@@ -86,6 +86,7 @@ export class VmxVidBackend extends BackendBase {
 
   // ---- snapshots -------------------------------------------------------------------------
 
+  /** @internal Snapshot and machine plumbing, not for users. */
   override saveState(w: StateWriter): void {
     super.saveState(w);
     this.rvi.forEach((rvi, cpu) => {
@@ -93,6 +94,7 @@ export class VmxVidBackend extends BackendBase {
     });
   }
 
+  /** @internal Snapshot and machine plumbing, not for users. */
   override readState(r: StateReader): () => void {
     const base = super.readState(r);
     const rvi: number[] = [];

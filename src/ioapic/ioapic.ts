@@ -305,7 +305,10 @@ export class IoApic {
     restoreDevice(bytes, 'ioapic', IOAPIC_STATE_VERSION, (r) => this.readState(r));
   }
 
-  /** Writes the state into a snapshot section. */
+  /**
+   * Writes the state into a snapshot section.
+   * @internal
+   */
   saveState(w: StateWriter): void {
     w.u16(this.pins).u8(this.version).u8(this.ioregsel).u8(this.apicId).uint(this.entryGeneration);
     w.u32s(this.low).u32s(this.high).u8s(this.wire).u8s(this.deliveredVector).u32s(this.stormStreak);
@@ -315,7 +318,10 @@ export class IoApic {
     for (const key of IOAPIC_STAT_KEYS) w.uint(stats[key]!);
   }
 
-  /** Reads and checks a state; returns the function that applies it (nothing changes before). */
+  /**
+   * Reads and checks a state; returns the function that applies it (nothing changes before).
+   * @internal
+   */
   readState(r: StateReader): (rearm: Rearm) => void {
     const pins = r.u16('pins');
     if (pins !== this.pins) r.fail('pins', `snapshot has ${pins} pins, this I/O APIC ${this.pins}`);
@@ -360,7 +366,10 @@ export class IoApic {
   // ---- Introspection ---------------------------------------------------------------------
 
   /** The current I/O APIC ID (IOAPICID bits 27:24). */
-  /** Installs (or removes) a tracer for remote IRR changes; without one each site costs a comparison. */
+  /**
+   * Installs (or removes) a tracer for remote IRR changes; without one each site costs a comparison.
+   * @internal
+   */
   setTracer(fn: ((kind: 'remote-irr-set' | 'remote-irr-clear', pin: number, vector: number) => void) | undefined): void {
     if (fn !== undefined && typeof fn !== 'function') throw new TypeError('fn must be a function');
     this.tracer = fn;

@@ -115,6 +115,7 @@ export class DeliveryChecker {
     return lost;
   }
 
+  /** @internal Snapshot and machine plumbing, not for users. */
   saveState(w: StateWriter): void {
     w.u32(this.pending.length);
     this.pending.forEach((p, cpu) => {
@@ -124,6 +125,7 @@ export class DeliveryChecker {
     });
   }
 
+  /** @internal Snapshot and machine plumbing, not for users. */
   readState(r: StateReader): () => void {
     const n = r.u32('cpus');
     if (n !== this.pending.length) r.fail('cpus', `snapshot has ${n} vCPUs, this checker ${this.pending.length}`);

@@ -180,6 +180,7 @@ export class PicPair {
   /**
    * Installs (or removes) a tracer of INTA cycles: called with the master IR acknowledged (-1 when
    * none, giving the spurious vector) and the vector returned.
+   * @internal
    */
   setTracer(fn: ((masterIr: number, vector: number) => void) | undefined): void {
     if (fn !== undefined && typeof fn !== 'function') throw new TypeError('fn must be a function');
@@ -260,7 +261,10 @@ export class PicPair {
     apply();
   }
 
-  /** Writes the state into a snapshot section. */
+  /**
+   * Writes the state into a snapshot section.
+   * @internal
+   */
   saveState(w: StateWriter): void {
     this.master.saveState(w);
     this.slave.saveState(w);
@@ -270,6 +274,7 @@ export class PicPair {
   /**
    * Reads and checks a state; returns the function that applies it. The output level is restored
    * as it was (no `onOutput` call): the devices it drives restore their own input levels.
+   * @internal
    */
   readState(r: StateReader): () => void {
     const master = this.master.readState(r, 'master');

@@ -173,7 +173,10 @@ export class Pic8259 {
 
   // ---- Snapshots -------------------------------------------------------------------------
 
-  /** Writes the chip's state into a snapshot section. */
+  /**
+   * Writes the chip's state into a snapshot section.
+   * @internal
+   */
   saveState(w: StateWriter): void {
     w.u8(this.irrBits).u8(this.isrBits).u8(this.imrBits).u8(this.lineBits).u8(this.elcrBits);
     w.u8(this.icw1Value).u8(this.icw2Value).u8(this.icw3Value).u8(this.icw4Value);
@@ -181,7 +184,10 @@ export class Pic8259 {
     w.bool(this.readIsrSelected).bool(this.pollArmed).bool(this.smm).bool(this.rotateAeoi);
   }
 
-  /** Reads and checks a chip state; returns the function that applies it. */
+  /**
+   * Reads and checks a chip state; returns the function that applies it.
+   * @internal
+   */
   readState(r: StateReader, prefix: string): () => void {
     const f = (name: string): string => `${prefix}.${name}`;
     const irr = r.u8(f('irr'));

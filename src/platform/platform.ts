@@ -249,7 +249,10 @@ export class Platform {
     q.flush();
   }
 
-  /** The device sections (for Machine snapshots). */
+  /**
+   * The device sections (for Machine snapshots).
+   * @internal
+   */
   saveSections(): Section[] {
     const section = (name: string, write: (w: StateWriter) => void): Section => {
       const w = new StateWriter();
@@ -269,7 +272,10 @@ export class Platform {
     return name === 'platform' || name === 'bus' || name === 'ioapic' || name === 'pic' || /^lapic\.\d+$/.test(name);
   }
 
-  /** Reads and checks the device sections; returns the function that applies them. */
+  /**
+   * Reads and checks the device sections; returns the function that applies them.
+   * @internal
+   */
   readSections(c: SnapshotContainer): (rearm: Rearm) => void {
     const p = c.reader('platform', 1);
     const cpus = p.u32('cpus');

@@ -181,6 +181,7 @@ export class Trace {
    * Writes the trace into a snapshot section. The first byte is a flag set (bit 0 enabled, bit 1
    * ring mode); only in ring mode do the dropped count and the hash prefix follow, so a trace
    * without a limit is saved exactly as before ring mode existed.
+   * @internal
    */
   saveState(w: StateWriter): void {
     const list = this.ordered();
@@ -194,6 +195,7 @@ export class Trace {
     }
   }
 
+  /** @internal Snapshot and machine plumbing, not for users. */
   readState(r: StateReader): () => void {
     const flags = r.u8('enabled', FLAG_ENABLED | FLAG_RING);
     const enabled = (flags & FLAG_ENABLED) !== 0;
