@@ -69,6 +69,23 @@ export interface ApicBusStats {
 const NO_MATCH = -1;
 const BUS_STAT_KEYS = ['ipis', 'messages', 'msis', 'invalidMsis', 'undelivered', 'lowestPriority', 'eoiBroadcasts'] as const;
 
+/**
+ * The APIC bus: carries IPIs, I/O APIC messages and MSIs to the local APICs they address
+ * (physical, logical flat / cluster, x2APIC destinations, shorthands, lowest priority with a
+ * choice of deterministic policies) and EOI broadcasts back to the I/O APICs (docs/bus.md).
+ *
+ * @example
+ * ```ts
+ * import { ApicBus, LocalApic, Scheduler } from 'irqchip';
+ *
+ * const clock = new Scheduler();
+ * const bus = new ApicBus({ lowestPriority: 'lowest-ppr' });
+ * const apics = [0, 1].map((id) => new LocalApic({ id, clock, bus, bsp: id === 0 }));
+ * for (const a of apics) a.writeRegister(0xf0, 0x1ff);
+ * bus.sendMsi(0xfee01000, 0x0041); // fixed vector 0x41 to APIC 1
+ * apics[1]!.pendingVector();        // 0x41
+ * ```
+ */
 export class ApicBus implements ApicBusPort, InterruptRouter {
   readonly stats: ApicBusStats = {
     ipis: 0,
@@ -104,6 +121,9 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
   private rotor = 0;
   private tracer: ((cpu: number, mode: number, vector: number) => void) | undefined = undefined;
 
+  /**
+   * An empty bus; local APICs attach themselves when built with `bus`.
+   */
   constructor(opts: ApicBusOptions = {}) {
     if (opts === null || typeof opts !== 'object') throw new TypeError('opts must be an object');
     const policy = opts.lowestPriority ?? 'arbitration';

@@ -22,6 +22,21 @@ interface PiDesc {
   on: boolean;
 }
 
+/**
+ * Intel posted interrupts on top of virtual-interrupt delivery (SDM vol. 3, "Posted-Interrupt
+ * Processing"): senders set the vector in the posted-interrupt descriptor's PIR and send the
+ * notification vector; a running vCPU merges PIR into vIRR without an exit (docs/backends.md).
+ *
+ * Machine builds it from `backend: 'vmx-posted'`.
+ *
+ * @example
+ * ```ts
+ * import { Machine } from 'irqchip';
+ *
+ * const m = new Machine({ cpus: 2, backend: 'vmx-posted' });
+ * m.backend.name; // 'vmx-posted'
+ * ```
+ */
 export class VmxPostedBackend extends VmxVidBackend {
   override readonly name = 'vmx-posted' as const;
   private pi: PiDesc[] = [];

@@ -105,7 +105,21 @@ const enum K {
   RotateOnSpecificEoi = 7,
 }
 
-/** One 8259A. */
+/**
+ * One 8259A.
+ *
+ * @example
+ * ```ts
+ * import { Pic8259 } from 'irqchip';
+ *
+ * const pic = new Pic8259();              // one chip; PicPair cascades two
+ * pic.write(0, 0x13);                     // ICW1 (A0 = 0): edge, single, ICW4 follows
+ * pic.write(1, 0x20);                     // ICW2 (A0 = 1): vectors 0x20-0x27
+ * pic.write(1, 0x01);                     // ICW4: 8086 mode
+ * pic.setIrq(3, true);
+ * pic.acknowledge();                      // 0x23
+ * ```
+ */
 export class Pic8259 {
   /** `true` when wired as a master (SP/EN = 1), `false` for a slave. */
   readonly isMaster: boolean;

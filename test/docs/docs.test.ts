@@ -6,13 +6,13 @@
  * and sh blocks run against.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Block, NOT_RUN_REASON, exampleBlocks, extractBlocks, markdownBlocks } from './blocks.js';
+import { type Block, NOT_RUN_REASON, exampleBlocks, extractBlocks, markdownBlocks, sourceFiles } from './blocks.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(ROOT, 'dist', 'cli.js');
@@ -166,9 +166,42 @@ describe('ts blocks type-check under --strict', () => {
     const errors = check().get(name)!;
     expect(errors, errors.join('\n')).toEqual([]);
   });
+
+  /**
+   * A ts block also runs (transpiled, against dist/) unless it declares what the reader supplies
+   * (`declare const cpu: ...`) or a `ts continued` block follows it (the chain's last block runs
+   * the whole chain).
+   */
+  const runnable = [...files].filter(([, v], i, all) => !/^declare /m.test(v.text) && !(all[i + 1]?.[1].block.continued ?? false));
+  it.each(runnable.map(([, v]) => [where(v.block), v] as const))('%s runs', (_, v) => {
+    needDist();
+    mkdirSync(OUT, { recursive: true });
+    const file = join(OUT, `${v.block.file.replace(/[/\\.]/g, '_')}_${v.block.line}_ts.mjs`);
+    const js = ts.transpileModule(v.text, { compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext } }).outputText;
+    writeFileSync(file, js);
+    const r = spawnSync(process.execPath, [file], { cwd: CWD, encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, `${where(v.block)} exited with ${r.status}:\n${r.stderr}`).toBe(0);
+  });
 });
 
 describe('coverage of the convention', () => {
+  it('every class exported from src/index.ts has a summary and an @example', () => {
+    const index = readFileSync(join(ROOT, 'src', 'index.ts'), 'utf8');
+    const missing: string[] = [];
+    let classes = 0;
+    for (const file of sourceFiles(join(ROOT, 'src'))) {
+      const text = readFileSync(file, 'utf8');
+      for (const m of text.matchAll(/(\/\*\*(?:(?!\*\/)[^])*\*\/)?\s*\nexport class (\w+)/g)) {
+        const [, doc, name] = m;
+        if (!new RegExp(`\\b${name}\\b`).test(index)) continue;
+        classes++;
+        if (doc === undefined || !/^\s*\/\*\*\s*\n?\s*\*?\s*\w/.test(doc) || !doc.includes('@example')) missing.push(name!);
+      }
+    }
+    expect(classes).toBeGreaterThanOrEqual(18);
+    expect(missing, `classes without a summary or an @example: ${missing.join(', ')}`).toEqual([]);
+  });
+
   it('finds the blocks of README.md and docs/', () => {
     // The README alone shows two runnable js blocks and an irqchip command with its output.
     expect(md.filter((b) => b.file === 'README.md' && b.lang === 'js' && !b.notRun).length).toBeGreaterThanOrEqual(2);
