@@ -42,6 +42,46 @@ function mismatch(b: Block, what: string, expected: string, actual: string): str
     `----8<----\n${actual.trimEnd()}\n----8<----\nexpected:\n----8<----\n${expected.trimEnd()}\n----8<----`;
 }
 
+/**
+ * Runs JavaScript modules one after another in one Node process (a process per block costs
+ * ~0.5 s on a loaded machine): each module's console.log output is captured separately and an
+ * exception is reported instead of ending the run. Modules are queued first and run together
+ * the first time a result is asked for.
+ */
+const RUNNER = `import { pathToFileURL } from 'node:url';
+import { format } from 'node:util';
+const results = {};
+const log = console.log;
+for (const file of process.argv.slice(2)) {
+  let out = '';
+  console.log = (...args) => { out += format(...args) + '\\n'; };
+  try { await import(pathToFileURL(file).href); results[file] = { ok: true, out }; }
+  catch (e) { results[file] = { ok: false, out, error: String(e && e.stack ? e.stack : e) }; }
+}
+console.log = log;
+process.stdout.write(JSON.stringify(results));
+`;
+const queued: string[] = [];
+let ran: Record<string, { ok: boolean; out: string; error?: string }> | undefined;
+function queue(name: string, js: string): string {
+  mkdirSync(OUT, { recursive: true });
+  const file = join(OUT, name);
+  writeFileSync(file, js);
+  queued.push(file);
+  return file;
+}
+function result(file: string): { ok: boolean; out: string; error?: string } {
+  needDist();
+  if (ran === undefined) {
+    const runner = join(OUT, 'runner.mjs');
+    writeFileSync(runner, RUNNER);
+    const r = spawnSync(process.execPath, [runner, ...queued], { cwd: CWD, encoding: 'utf8', timeout: 120_000, maxBuffer: 64 << 20 });
+    if (r.status !== 0) throw new Error(`the block runner failed (${r.status}):\n${r.stderr}`);
+    ran = JSON.parse(r.stdout) as typeof ran;
+  }
+  return ran![file]!;
+}
+
 describe('the block extractor', () => {
   it('finds js, ts and sh blocks, the not-run and continued suffixes, indented fences and the next block', () => {
     const text = [
@@ -82,16 +122,12 @@ describe('js blocks run and print what the doc shows', () => {
     if (k === lines.length || !/console\.log/.test(b.body)) return undefined;
     return lines.slice(k).map((l) => l.replace(/^\s*\/\/ ?/, '')).join('\n');
   }
-  const blocks = checked('js');
-  it.each(blocks.map((b) => [where(b), b] as const))('%s', (_, b) => {
-    needDist();
-    mkdirSync(OUT, { recursive: true });
-    const file = join(OUT, `${b.file.replace(/[/\\.]/g, '_')}_${b.line}.mjs`);
-    writeFileSync(file, b.body + '\n');
-    const r = spawnSync(process.execPath, [file], { cwd: CWD, encoding: 'utf8', timeout: 60_000 });
-    expect(r.status, `${where(b)} exited with ${r.status}:\n${r.stderr}`).toBe(0);
+  const blocks = checked('js').map((b) => ({ b, file: queue(`${b.file.replace(/[/\\.]/g, '_')}_${b.line}.mjs`, b.body + '\n') }));
+  it.each(blocks.map((x) => [where(x.b), x] as const))('%s', (_, { b, file }) => {
+    const r = result(file);
+    expect(r.ok, `${where(b)} threw:\n${r.error}`).toBe(true);
     const expected = expectedOutput(b);
-    if (expected !== undefined) expect(normalize(r.stdout), mismatch(b, 'stdout', expected, r.stdout)).toBe(normalize(expected));
+    if (expected !== undefined) expect(normalize(r.out), mismatch(b, 'stdout', expected, r.out)).toBe(normalize(expected));
   });
 });
 
@@ -172,15 +208,15 @@ describe('ts blocks type-check under --strict', () => {
    * (`declare const cpu: ...`) or a `ts continued` block follows it (the chain's last block runs
    * the whole chain).
    */
-  const runnable = [...files].filter(([, v], i, all) => !/^declare /m.test(v.text) && !(all[i + 1]?.[1].block.continued ?? false));
-  it.each(runnable.map(([, v]) => [where(v.block), v] as const))('%s runs', (_, v) => {
-    needDist();
-    mkdirSync(OUT, { recursive: true });
-    const file = join(OUT, `${v.block.file.replace(/[/\\.]/g, '_')}_${v.block.line}_ts.mjs`);
-    const js = ts.transpileModule(v.text, { compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext } }).outputText;
-    writeFileSync(file, js);
-    const r = spawnSync(process.execPath, [file], { cwd: CWD, encoding: 'utf8', timeout: 60_000 });
-    expect(r.status, `${where(v.block)} exited with ${r.status}:\n${r.stderr}`).toBe(0);
+  const runnable = [...files]
+    .filter(([, v], i, all) => !/^declare /m.test(v.text) && !(all[i + 1]?.[1].block.continued ?? false))
+    .map(([, v]) => {
+      const js = ts.transpileModule(v.text, { compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext } }).outputText;
+      return { v, file: queue(`${v.block.file.replace(/[/\\.]/g, '_')}_${v.block.line}_ts.mjs`, js) };
+    });
+  it.each(runnable.map((x) => [where(x.v.block), x] as const))('%s runs', (_, { v, file }) => {
+    const r = result(file);
+    expect(r.ok, `${where(v.block)} threw:\n${r.error}`).toBe(true);
   });
 });
 
