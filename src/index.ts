@@ -1,7 +1,10 @@
 /**
- * irqchip: a deterministic x86 interrupt-controller emulator.
+ * irqchip: a deterministic x86 interrupt-controller emulator. Start with {@link Platform} (an
+ * emulator with its own CPU), {@link LocalApic}, {@link IoApic} and {@link PicPair} (single
+ * devices) or {@link Machine} (vCPUs, injection backends and virtual time); the guides are the
+ * documents listed beside this page.
  *
- * @packageDocumentation
+ * @module irqchip
  */
 export { SnapshotError } from './errors.js';
 export type { Clock } from './time/clock.js';
