@@ -9,7 +9,20 @@
  * @module
  */
 
-/** Thrown when a snapshot is malformed, truncated, of an unknown version or otherwise unusable. */
+/**
+ * Thrown when a snapshot is malformed, truncated, of an unknown version or otherwise unusable.
+ *
+ * @example
+ * ```ts
+ * import { Machine, SnapshotError } from 'irqchip';
+ *
+ * try {
+ *   Machine.restore(new Uint8Array([1, 2, 3]));
+ * } catch (e) {
+ *   if (e instanceof SnapshotError) console.log(e.message); // says what is wrong and where
+ * }
+ * ```
+ */
 export class SnapshotError extends Error {
   override readonly name = 'SnapshotError';
 }

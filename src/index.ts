@@ -1,7 +1,10 @@
 /**
- * irqchip: a deterministic x86 interrupt-controller emulator.
+ * irqchip: a deterministic x86 interrupt-controller emulator. Start with {@link Platform} (an
+ * emulator with its own CPU), {@link LocalApic}, {@link IoApic} and {@link PicPair} (single
+ * devices) or {@link Machine} (vCPUs, injection backends and virtual time); the guides are the
+ * documents listed beside this page.
  *
- * @packageDocumentation
+ * @module irqchip
  */
 export { SnapshotError } from './errors.js';
 export type { Clock } from './time/clock.js';
@@ -34,7 +37,7 @@ export * as picRegisters from './pic/registers.js';
 export { ApicBus } from './bus/apic-bus.js';
 export type { ApicBusOptions, ApicBusStats, EoiListener } from './bus/apic-bus.js';
 export { arbitrate, LOWEST_PRIORITY_POLICIES } from './bus/lowest-priority.js';
-export type { LowestPriorityPolicy } from './bus/lowest-priority.js';
+export type { LowestPriorityPolicy, ArbitrationCandidate } from './bus/lowest-priority.js';
 export { decodeMsi, isMsiAddress } from './bus/msi.js';
 export type { MsiMessage } from './bus/msi.js';
 export { Platform, ISA_IRQ0_PIN, PIC_IOAPIC_PIN } from './platform/platform.js';
@@ -57,6 +60,7 @@ export { NESTED_EXIT_REASONS, NESTED_EXIT_CODES } from './inject/nested-controls
 export type { NestedExitReason, NestedIsa, L1Controls } from './inject/nested-controls.js';
 export type { L1InterruptAction } from './inject/nested-gate.js';
 export type { NestedStatus, NestedWaitReason, NestedStats } from './inject/nested.js';
+export type { NestedCounters } from './inject/nested-state.js';
 export { Machine } from './machine/machine.js';
 export type { MachineOptions, MachineStats, VcpuStats, RunResult, RunStop, DeviceAction } from './machine/machine.js';
 export { DEFAULT_COSTS, resolveCosts } from './machine/costs.js';
@@ -64,7 +68,7 @@ export type { Costs } from './machine/costs.js';
 export { DeliveryChecker } from './machine/checker.js';
 export type { CheckerCounts, CheckerVerdict } from './machine/checker.js';
 export { Trace } from './trace/trace.js';
-export type { TraceEvent, TraceKind } from './trace/trace.js';
+export type { TraceEvent, TraceKind, TraceOptions } from './trace/trace.js';
 export { toChromeTrace, CHROME_PID, chromeTid } from './trace/chrome.js';
 export type { ChromeTrace, ChromeTraceEvent, ChromeTraceOptions, ChromeArgs } from './trace/chrome.js';
 export { toSvg } from './trace/svg.js';

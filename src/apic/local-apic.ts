@@ -262,6 +262,26 @@ const MAX_APIC_ID = 0xffff_fffe;
 const X2APIC_RESERVED_HIGH = 0xffff_ffff_0000_0000n;
 const U32 = 0xffff_ffffn;
 
+/**
+ * One local APIC (xAPIC and x2APIC) as the SDM describes it (vol. 3, "Advanced Programmable
+ * Interrupt Controller"): the 4 KiB register page in a `Uint32Array` at its real offsets, IRR / ISR /
+ * TMR, TPR / PPR, the LVTs and LINT pins, the ICR, the timer, IA32_APIC_BASE and the x2APIC MSRs.
+ * An emulator forwards the guest's MMIO, MSR and CR8 accesses and asks {@link LocalApic.pendingVector}
+ * at instruction boundaries (docs/local-apic.md).
+ *
+ * @example
+ * ```ts
+ * import { LocalApic, Scheduler } from 'irqchip';
+ *
+ * const clock = new Scheduler();
+ * const apic = new LocalApic({ id: 0, clock, bsp: true });
+ * apic.writeRegister(0xf0, 0x1ff);    // SVR: software-enable, spurious vector 0xFF
+ * apic.acceptInterrupt(0x31, false);  // a fixed, edge-triggered interrupt arrives
+ * const vector = apic.pendingVector(); // 0x31 (beats PPR), -1 if none
+ * apic.acknowledge();                 // INTA: IRR -> ISR
+ * apic.eoi();                         // the handler's EOI
+ * ```
+ */
 export class LocalApic {
   // Field order is object layout: with constructor-assigned fields (tsconfig
   // useDefineForClassFields: false) V8 lays fields out in the order they are first assigned, so
@@ -326,6 +346,12 @@ export class LocalApic {
   private runState: CpuRunState = 'running';
   private sipiVector = NO_VECTOR;
 
+  /**
+   * Builds the APIC in its power-on state (xAPIC mode, software-disabled, LVTs masked) and, with
+   * `opts.bus`, attaches it to the bus.
+   *
+   * @throws RangeError / TypeError for an ID, clock or frequency out of range; nothing is attached.
+   */
   constructor(opts: LocalApicOptions) {
     if (opts === null || typeof opts !== 'object') throw new TypeError('opts must be an object');
     this.id = checkInt('id', opts.id, 0, MAX_APIC_ID);
@@ -498,13 +524,17 @@ export class LocalApic {
   /**
    * Installs (or removes) a tracer for internal state changes (ISR, PPR, IPIs sent, timer). With
    * none installed each site costs one comparison.
+   * @internal
    */
   setTracer(fn: ((kind: LapicTraceKind, a: number, b: number) => void) | undefined): void {
     if (fn !== undefined && typeof fn !== 'function') throw new TypeError('fn must be a function');
     this.tracer = fn;
   }
 
-  /** Installs (or removes) a hardware assist that may take fixed interrupts before IRR. */
+  /**
+   * Installs (or removes) a hardware assist that may take fixed interrupts before IRR.
+   * @internal
+   */
   setAccel(accel: ApicAccel | undefined): void {
     if (accel !== undefined && typeof accel.acceptFixed !== 'function') {
       throw new TypeError('accel must have an acceptFixed(vector, level) method');
@@ -550,7 +580,22 @@ export class LocalApic {
   // =============================================================================================
   // CPU side: pending / acknowledge / EOI / NMI
 
-  /** The highest vector in IRR whose priority class beats PPR, or -1. */
+  /**
+   * The highest vector in IRR whose priority class beats PPR, or -1.
+   *
+   * @example
+   * ```ts
+   * import { LocalApic, Scheduler } from 'irqchip';
+   *
+   * const apic = new LocalApic({ id: 0, clock: new Scheduler() });
+   * apic.writeRegister(0xf0, 0x1ff);
+   * apic.writeRegister(0x80, 0x50);    // TPR class 5
+   * apic.acceptInterrupt(0x41, false);
+   * apic.pendingVector();              // -1: class 4 does not beat TPR
+   * apic.writeRegister(0x80, 0);
+   * apic.pendingVector();              // 0x41
+   * ```
+   */
   pendingVector(): number {
     const v = this.regs.highestIrr();
     return (v & Hot.ClassMask) > this.pendingFloor ? v : Hot.NoVector;
@@ -705,6 +750,15 @@ export class LocalApic {
    * APIC State After It Has Been Software Disabled") or globally disabled; vectors 0-15 set the
    * "received illegal vector" error instead.
    * @throws RangeError / TypeError for a vector outside 0..255 or a non-boolean level (host misuse).
+   *
+   * @example
+   * ```ts
+   * import { LocalApic, Scheduler } from 'irqchip';
+   *
+   * const apic = new LocalApic({ id: 0, clock: new Scheduler() });
+   * apic.writeRegister(0xf0, 0x1ff);
+   * apic.acceptInterrupt(0x41, true); // level-triggered: TMR set, the EOI is broadcast to the I/O APICs
+   * ```
    */
   acceptInterrupt(vector: number, level: boolean): void {
     // Cheap integer tests first; the named-error helpers run only on failure. The typeof test
@@ -882,7 +936,10 @@ export class LocalApic {
     restoreDevice(bytes, 'local-apic', LAPIC_STATE_VERSION, (r) => this.readState(r));
   }
 
-  /** Writes the state into a snapshot section (used by Platform and Machine snapshots). */
+  /**
+   * Writes the state into a snapshot section (used by Platform and Machine snapshots).
+   * @internal
+   */
   saveState(w: StateWriter): void {
     w.u32(this.id).u64(this.apicBase).u8(this.modeCode);
     w.u32s(this.regs.words);
@@ -897,6 +954,7 @@ export class LocalApic {
   /**
    * Reads and checks a state written by {@link saveState}; returns the function that applies it.
    * Nothing changes until that function runs.
+   * @internal
    */
   readState(r: StateReader): (rearm: Rearm) => void {
     const id = r.u32('id');
@@ -1038,6 +1096,15 @@ export class LocalApic {
    * Bytes 4..15 of each 16-byte slot read 0. With the APIC globally disabled or in x2APIC mode
    * the window is not decoded and reads all ones (as KVM and illumos).
    * @throws RangeError if offset is not an integer 0..0xFFF (host misuse).
+   *
+   * @example
+   * ```ts
+   * import { LocalApic, Scheduler } from 'irqchip';
+   *
+   * const apic = new LocalApic({ id: 2, clock: new Scheduler() });
+   * apic.readRegister(0x20) >>> 24;  // 2: the APIC ID
+   * apic.readRegister(0x30) & 0xff;  // 0x14: the version
+   * ```
    */
   readRegister(offset: number): number {
     checkInt('offset', offset, 0, 0xfff);
@@ -1055,6 +1122,16 @@ export class LocalApic {
    * is guest data (coerced to u32 like a 32-bit store).
    * @throws RangeError if offset is not an integer 0..0xFFF; TypeError if value is not a number
    *   (host misuse).
+   *
+   * @example
+   * ```ts
+   * import { LocalApic, Scheduler } from 'irqchip';
+   *
+   * const apic = new LocalApic({ id: 0, clock: new Scheduler() });
+   * apic.writeRegister(0xf0, 0x1ff);                      // SVR
+   * apic.writeRegister(0x320, (1 << 17) | 0xec);          // LVT timer: periodic, vector 0xEC
+   * apic.writeRegister(0x380, 1_000_000);                 // initial count
+   * ```
    */
   writeRegister(offset: number, value: number): void {
     checkInt('offset', offset, 0, 0xfff);
@@ -1200,6 +1277,16 @@ export class LocalApic {
    *   write-only registers (EOI, SELF IPI), registers x2APIC does not have (APR, RRD, DFR, ICR
    *   high) and unimplemented MSRs in the range.
    * @throws RangeError if msr is not an integer 0..0xFFFFFFFF (host misuse).
+   *
+   * @example
+   * ```ts
+   * import { LocalApic, Scheduler } from 'irqchip';
+   *
+   * const apic = new LocalApic({ id: 0, clock: new Scheduler(), bsp: true });
+   * apic.writeMsr(0x1b, apic.readMsr(0x1b)! | (1n << 10n)); // IA32_APIC_BASE.EXTD: x2APIC mode
+   * apic.readMsr(0x802);                                    // 0n: the x2APIC ID
+   * apic.readMsr(0x80b) === undefined;                      // true: EOI is write-only, the guest gets #GP
+   * ```
    */
   readMsr(msr: number): bigint | undefined {
     checkInt('msr', msr, 0, 0xffff_ffff);

@@ -61,7 +61,21 @@ function highestBySummary(words: Uint32Array, base: number, summary: number): nu
   return (w << 5) + 31 - Math.clz32(words[base + (w << 2)]!);
 }
 
-/** The APIC page plus the IRR/ISR summaries and highest vectors that make searches O(1). */
+/**
+ * The APIC page plus the IRR/ISR summaries and highest vectors that make searches O(1).
+ *
+ * @example
+ * ```ts
+ * import { ApicPage, registers } from 'irqchip';
+ *
+ * const page = new ApicPage();
+ * page.setIrr(0x41);
+ * page.setIrr(0x30);
+ * page.highestIrr();                     // 0x41
+ * page.moveIrrToIsr(0x41);
+ * page.get(registers.APIC_IRR + 0x10);   // IRR bits 32-63 (registers 16 bytes apart): 0x00010000, vector 0x30
+ * ```
+ */
 export class ApicPage {
   /** 1024 words = the 4 KiB page, real layout. */
   readonly words: Uint32Array;

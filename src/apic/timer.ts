@@ -290,7 +290,10 @@ export class ApicTimer {
     this.owner[TIMER_EXPIRED]();
   }
 
-  /** Writes the timer state (the armed event as its time and original id). */
+  /**
+   * Writes the timer state (the armed event as its time and original id).
+   * @internal
+   */
   saveState(w: StateWriter): void {
     w.u8(this.mode).u32(this.initialCount).u8(this.dcr).bool(this.counting);
     w.uint(this.baseNs).uint(this.baseLag).uint(this.countAtBase).uint(this.expiryLag).u64(this.deadline);
@@ -300,6 +303,7 @@ export class ApicTimer {
   /**
    * Reads a timer state written by {@link saveState}, checking every field, and returns a
    * function that applies it (so a failed restore changes nothing).
+   * @internal
    */
   readState(r: StateReader): (rearm: Rearm) => void {
     const mode = r.u8('timer.mode', 3);

@@ -69,6 +69,23 @@ export interface ApicBusStats {
 const NO_MATCH = -1;
 const BUS_STAT_KEYS = ['ipis', 'messages', 'msis', 'invalidMsis', 'undelivered', 'lowestPriority', 'eoiBroadcasts'] as const;
 
+/**
+ * The APIC bus: carries IPIs, I/O APIC messages and MSIs to the local APICs they address
+ * (physical, logical flat / cluster, x2APIC destinations, shorthands, lowest priority with a
+ * choice of deterministic policies) and EOI broadcasts back to the I/O APICs (docs/bus.md).
+ *
+ * @example
+ * ```ts
+ * import { ApicBus, LocalApic, Scheduler } from 'irqchip';
+ *
+ * const clock = new Scheduler();
+ * const bus = new ApicBus({ lowestPriority: 'lowest-ppr' });
+ * const apics = [0, 1].map((id) => new LocalApic({ id, clock, bus, bsp: id === 0 }));
+ * for (const a of apics) a.writeRegister(0xf0, 0x1ff);
+ * bus.sendMsi(0xfee01000, 0x0041); // fixed vector 0x41 to APIC 1
+ * apics[1]!.pendingVector();        // 0x41
+ * ```
+ */
 export class ApicBus implements ApicBusPort, InterruptRouter {
   readonly stats: ApicBusStats = {
     ipis: 0,
@@ -104,6 +121,9 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
   private rotor = 0;
   private tracer: ((cpu: number, mode: number, vector: number) => void) | undefined = undefined;
 
+  /**
+   * An empty bus; local APICs attach themselves when built with `bus`.
+   */
   constructor(opts: ApicBusOptions = {}) {
     if (opts === null || typeof opts !== 'object') throw new TypeError('opts must be an object');
     const policy = opts.lowestPriority ?? 'arbitration';
@@ -140,6 +160,7 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
   /**
    * Installs (or removes) a tracer of IPIs accepted by a target (called with the target's attach
    * index); without one each costs a comparison.
+   * @internal
    */
   setTracer(fn: ((cpu: number, mode: number, vector: number) => void) | undefined): void {
     if (fn !== undefined && typeof fn !== 'function') throw new TypeError('fn must be a function');
@@ -158,7 +179,10 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
 
   // ---- snapshots ---------------------------------------------------------------------------
 
-  /** Writes the bus state (arbitration rotor, counters) into a snapshot section. */
+  /**
+   * Writes the bus state (arbitration rotor, counters) into a snapshot section.
+   * @internal
+   */
   saveState(w: StateWriter): void {
     w.u32(this.list.length).uint(this.rotor);
     const stats = this.stats as unknown as Record<string, number>;
@@ -166,7 +190,10 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
     for (let i = 0; i < this.list.length; i++) w.uint(this.sent[i]!).uint(this.received[i]!);
   }
 
-  /** Reads and checks a bus state; returns the function that applies it. */
+  /**
+   * Reads and checks a bus state; returns the function that applies it.
+   * @internal
+   */
   readState(r: StateReader): () => void {
     const n = r.u32('apics');
     if (n !== this.list.length) r.fail('apics', `snapshot has ${n} local APICs, this bus ${this.list.length}`);

@@ -290,6 +290,22 @@ function freshContext(program: GuestProgram, interruptFlag: boolean): Context {
   };
 }
 
+/**
+ * The guest side of one vCPU in a {@link Machine}: RFLAGS.IF, the STI / MOV SS shadow, HLT, NMI
+ * blocking until IRET, nested handlers, and the interpreter of its {@link GuestProgram}. A Machine
+ * builds and steps them; read them through `machine.vcpus` (docs/machine.md).
+ *
+ * @example
+ * ```ts
+ * import { Machine } from 'irqchip';
+ *
+ * const m = new Machine({ cpus: 1, backend: 'svm-event' });
+ * m.load(0, { main: [{ op: 'sti' }, { op: 'hlt' }, { op: 'done' }] });
+ * m.run(10_000);
+ * const v = m.vcpus[0]!;
+ * v.interruptFlag; v.halted; v.deliveries; // IF, HLT, handler entries so far
+ * ```
+ */
 export class Vcpu {
   /** RFLAGS.IF. */
   interruptFlag = false;
@@ -324,6 +340,9 @@ export class Vcpu {
   /** The context of the level that does not run: L2's after its first exit, L1's while L2 runs. */
   private parked: Context | null = null;
 
+  /**
+   * A vCPU with no program, IF = 0, not halted. `cpu` is its index in the Machine.
+   */
   constructor(readonly cpu: number) {}
 
   /** Loads a program; it starts at once unless it waits for SIPI. */
@@ -463,7 +482,10 @@ export class Vcpu {
 
   // ---- snapshots -----------------------------------------------------------------------------
 
-  /** Writes the CPU state and its program (as JSON) into a snapshot section (layout `VCPU_STATE_VERSION`). */
+  /**
+   * Writes the CPU state and its program (as JSON) into a snapshot section (layout `VCPU_STATE_VERSION`).
+   * @internal
+   */
   saveState(w: StateWriter): void {
     w.str(JSON.stringify(this.root));
     w.u8(VCPU_STATES.indexOf(this.state)).bool(this.interruptFlag).u8(SHADOWS.indexOf(this.shadow));
@@ -482,6 +504,7 @@ export class Vcpu {
   /**
    * Reads and checks a CPU state written with layout `version` (1 or `VCPU_STATE_VERSION`);
    * returns the function that applies it.
+   * @internal
    */
   readState(r: StateReader, version = VCPU_STATE_VERSION): () => void {
     const root = parseProgram(r);

@@ -106,7 +106,10 @@ export interface BackendHost {
   /** Counts an event in the vCPU's statistics. */
   count(cpu: number, what: 'injections' | 'interruptWindows' | 'nmiWindows' | 'virtualDeliveries' | 'posted' | 'notifications'): void;
   trace(cpu: number, kind: TraceKind, a?: number, b?: number, label?: string): void;
-  /** Nested virtualization: while L2 runs, the backend leaves entry, boundary and wake-up to it. */
+  /**
+   * Nested virtualization: while L2 runs, the backend leaves entry, boundary and wake-up to it.
+   * @internal
+   */
   readonly nested: NestedController;
 }
 
@@ -130,8 +133,14 @@ export interface InjectionBackend extends GuestApicAccess {
   canWake(cpu: number): boolean;
   /** Whether the model still holds a request for `vector` (IRR, PIR, V_IRQ...). */
   holds(cpu: number, vector: number): boolean;
-  /** Writes the hardware and hypervisor state the backend keeps (windows, V_IRQ, RVI, PIR...). */
+  /**
+   * Writes the hardware and hypervisor state the backend keeps (windows, V_IRQ, RVI, PIR...).
+   * @internal
+   */
   saveState(w: StateWriter): void;
-  /** Reads and checks that state; returns the function that applies it. */
+  /**
+   * Reads and checks that state; returns the function that applies it.
+   * @internal
+   */
   readState(r: StateReader): () => void;
 }

@@ -136,11 +136,13 @@ export abstract class BackendBase implements InjectionBackend {
 
   // ---- snapshots ------------------------------------------------------------------------
 
+  /** @internal Snapshot and machine plumbing, not for users. */
   saveState(w: StateWriter): void {
     w.u32(this.windows.length);
     for (const win of this.windows) w.bool(win.interrupt).bool(win.nmi);
   }
 
+  /** @internal Snapshot and machine plumbing, not for users. */
   readState(r: StateReader): () => void {
     const n = r.u32('windows', this.windows.length);
     if (n !== this.windows.length) r.fail('windows', `snapshot has ${n} vCPUs, this machine ${this.windows.length}`);

@@ -376,11 +376,13 @@ export class NestedController {
 
   // ---- snapshots ----------------------------------------------------------------------------
 
+  /** @internal Snapshot and machine plumbing, not for users. */
   saveState(w: StateWriter): void {
     w.u32(this.cpus.length);
     for (const s of this.cpus) saveNestedCpu(w, s);
   }
 
+  /** @internal Snapshot and machine plumbing, not for users. */
   readState(r: StateReader): () => void {
     const n = r.u32('nested.cpus');
     if (n !== this.cpus.length) r.fail('nested.cpus', `snapshot has ${n} vCPUs, this machine ${this.cpus.length}`);

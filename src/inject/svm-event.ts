@@ -12,6 +12,22 @@
  */
 import { BackendBase } from './base.js';
 
+/**
+ * AMD SVM event injection (APM vol. 2, "Event Injection"): the hypervisor moves the highest
+ * deliverable vector from IRR to ISR and injects it through EVENTINJ at VMRUN, asking for a VINTR
+ * intercept (an interrupt window) when the guest cannot take it yet; every APIC access exits
+ * (docs/backends.md).
+ *
+ * Machine builds it from `backend: 'svm-event'`.
+ *
+ * @example
+ * ```ts
+ * import { Machine } from 'irqchip';
+ *
+ * const m = new Machine({ cpus: 2, backend: 'svm-event' });
+ * m.backend.name; // 'svm-event'
+ * ```
+ */
 export class SvmEventBackend extends BackendBase {
   readonly name = 'svm-event' as const;
 

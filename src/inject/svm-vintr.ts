@@ -44,11 +44,30 @@ export interface SvmVintrOptions {
   intermediateState?: boolean;
 }
 
+/**
+ * AMD SVM virtual interrupts (APM vol. 2, "Virtual Interrupts"): the hypervisor posts the vector in
+ * V_IRQ / V_INTR_VECTOR and the processor delivers it in the guest without an exit; the vector moves
+ * from IRR to ISR only at the next exit, which is where bhyve lost IPIs (PR 215972).
+ * `intermediateState: true` applies the fix proposed in bhyve review D13828 (docs/backends.md).
+ *
+ * Machine builds it from `backend: 'svm-vintr'`.
+ *
+ * @example
+ * ```ts
+ * import { Machine } from 'irqchip';
+ *
+ * const m = new Machine({ cpus: 2, backend: 'svm-vintr' });
+ * m.backend.name; // 'svm-vintr'
+ * ```
+ */
 export class SvmVintrBackend extends BackendBase {
   readonly name = 'svm-vintr' as const;
   readonly intermediateState: boolean;
   private v: Vintr[] = [];
 
+  /**
+   * With `opts.intermediateState`, a vector handed to V_IRQ leaves IRR at once (bhyve review D13828): nothing is lost.
+   */
   constructor(opts: SvmVintrOptions = {}) {
     super();
     this.intermediateState = opts.intermediateState === true;
@@ -59,7 +78,10 @@ export class SvmVintrBackend extends BackendBase {
     this.v = host.platform.lapics.map(() => ({ irq: false, vector: NONE, prio: 0, tpr: 0, programmedTpr: 0, taken: NONE, owned: NONE }));
   }
 
-  /** The V_IRQ state of a vCPU (for tests and explain). */
+  /**
+   * The V_IRQ state of a vCPU (for tests and explain).
+   * @internal
+   */
   vintr(cpu: number): Readonly<Vintr> {
     return this.v[cpu]!;
   }
@@ -122,6 +144,7 @@ export class SvmVintrBackend extends BackendBase {
     return super.holds(cpu, vector) || s.owned === vector || (s.irq && s.vector === vector);
   }
 
+  /** @internal Snapshot and machine plumbing, not for users. */
   override saveState(w: StateWriter): void {
     super.saveState(w);
     w.bool(this.intermediateState);
@@ -130,6 +153,7 @@ export class SvmVintrBackend extends BackendBase {
     }
   }
 
+  /** @internal Snapshot and machine plumbing, not for users. */
   override readState(r: StateReader): () => void {
     const base = super.readState(r);
     if (r.bool('intermediateState') !== this.intermediateState) r.fail('intermediateState', 'differs from this machine');

@@ -11,6 +11,21 @@
  */
 import { BackendBase } from './base.js';
 
+/**
+ * Intel VMX event injection (SDM vol. 3, "Event Injection"): the VM-entry interruption-information
+ * field with interrupt-window exiting when the guest cannot take the vector, and external-interrupt
+ * exits for host kicks; every APIC access exits (docs/backends.md).
+ *
+ * Machine builds it from `backend: 'vmx-event'`.
+ *
+ * @example
+ * ```ts
+ * import { Machine } from 'irqchip';
+ *
+ * const m = new Machine({ cpus: 2, backend: 'vmx-event' });
+ * m.backend.name; // 'vmx-event'
+ * ```
+ */
 export class VmxEventBackend extends BackendBase {
   readonly name = 'vmx-event' as const;
 }

@@ -22,6 +22,21 @@ interface PiDesc {
   on: boolean;
 }
 
+/**
+ * Intel posted interrupts on top of virtual-interrupt delivery (SDM vol. 3, "Posted-Interrupt
+ * Processing"): senders set the vector in the posted-interrupt descriptor's PIR and send the
+ * notification vector; a running vCPU merges PIR into vIRR without an exit (docs/backends.md).
+ *
+ * Machine builds it from `backend: 'vmx-posted'`.
+ *
+ * @example
+ * ```ts
+ * import { Machine } from 'irqchip';
+ *
+ * const m = new Machine({ cpus: 2, backend: 'vmx-posted' });
+ * m.backend.name; // 'vmx-posted'
+ * ```
+ */
 export class VmxPostedBackend extends VmxVidBackend {
   override readonly name = 'vmx-posted' as const;
   private pi: PiDesc[] = [];
@@ -83,11 +98,13 @@ export class VmxPostedBackend extends VmxVidBackend {
     return super.holds(cpu, vector) || this.posted(cpu, vector);
   }
 
+  /** @internal Snapshot and machine plumbing, not for users. */
   override saveState(w: StateWriter): void {
     super.saveState(w);
     for (const d of this.pi) w.u32s(d.pir).bool(d.on);
   }
 
+  /** @internal Snapshot and machine plumbing, not for users. */
   override readState(r: StateReader): () => void {
     const base = super.readState(r);
     const saved: PiDesc[] = this.pi.map(() => {

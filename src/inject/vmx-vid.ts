@@ -35,6 +35,22 @@ import { BackendBase, isApicMsr } from './base.js';
 const NONE = -1;
 const RTE_DEST_LOGICAL = 1 << 11;
 
+/**
+ * Intel APIC virtualization with virtual-interrupt delivery (SDM vol. 3, "APIC Virtualization and
+ * Virtual Interrupts"): the virtual-APIC page, RVI / SVI, TPR, EOI and self-IPI virtualization, and
+ * the EOI-exit bitmap; the processor evaluates and delivers pending virtual interrupts without an
+ * exit (docs/backends.md).
+ *
+ * Machine builds it from `backend: 'vmx-vid'`.
+ *
+ * @example
+ * ```ts
+ * import { Machine } from 'irqchip';
+ *
+ * const m = new Machine({ cpus: 2, backend: 'vmx-vid' });
+ * m.backend.name; // 'vmx-vid'
+ * ```
+ */
 export class VmxVidBackend extends BackendBase {
   readonly name: 'vmx-vid' | 'vmx-posted' = 'vmx-vid';
   /** RVI per vCPU: the highest vIRR vector as the processor last saw it. */
@@ -86,6 +102,7 @@ export class VmxVidBackend extends BackendBase {
 
   // ---- snapshots -------------------------------------------------------------------------
 
+  /** @internal Snapshot and machine plumbing, not for users. */
   override saveState(w: StateWriter): void {
     super.saveState(w);
     this.rvi.forEach((rvi, cpu) => {
@@ -93,6 +110,7 @@ export class VmxVidBackend extends BackendBase {
     });
   }
 
+  /** @internal Snapshot and machine plumbing, not for users. */
   override readState(r: StateReader): () => void {
     const base = super.readState(r);
     const rvi: number[] = [];

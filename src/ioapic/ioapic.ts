@@ -126,7 +126,25 @@ export interface IoApicStats {
   stormDeferrals: number;
 }
 
-/** An I/O APIC with `pins` input pins. */
+/**
+ * An I/O APIC with `pins` input pins.
+ *
+ * The 82093AA I/O APIC (and the ICH's version 0x20 with its EOI register): IOREGSEL / IOWIN, the
+ * redirection table, edge and level pins with remote IRR, polarity, masking, directed EOI and an
+ * interrupt-storm guard (docs/ioapic.md). Guest MMIO goes to {@link IoApic.readRegister} /
+ * {@link IoApic.writeRegister}; devices drive {@link IoApic.setPin}; EOIs arrive through the bus.
+ *
+ * @example
+ * ```ts
+ * import { ApicBus, IoApic, Scheduler } from 'irqchip';
+ *
+ * const bus = new ApicBus();
+ * const io = new IoApic({ bus, pins: 24, version: 0x20, clock: new Scheduler() });
+ * bus.addEoiListener(io);       // local APIC EOIs of level-triggered vectors reach it
+ * io.writeRegister(0x00, 0x01); // IOREGSEL: the version register
+ * io.readRegister(0x10);        // IOWIN: 0x00170020 (24 pins, version 0x20)
+ * ```
+ */
 export class IoApic {
   /** Number of input pins (redirection entries). */
   readonly pins: number;
@@ -177,6 +195,10 @@ export class IoApic {
    * @throws TypeError if `opts` or `bus` is missing, `clock` is not a Clock, or a numeric option
    *   is not a number; RangeError if `pins`, `id`, `version`, `stormThreshold` or `stormDelayNs`
    *   is out of range.
+   *
+   * Builds the I/O APIC in its reset state (every entry masked).
+   *
+   * @throws RangeError / TypeError for a missing bus, a pin count outside 1..120 or another option out of range.
    */
   constructor(opts: IoApicOptions) {
     if (typeof opts !== 'object' || opts === null) {
@@ -242,6 +264,21 @@ export class IoApic {
    * Sets the electrical level of input `pin` (before the entry's polarity is applied).
    * @throws RangeError if `pin` is not an integer in 0..pins-1; TypeError if `level` is not a
    *   boolean. Nothing changes when it throws.
+   *
+   * @example
+   * ```ts
+   * import { ApicBus, IoApic, LocalApic, Scheduler } from 'irqchip';
+   *
+   * const clock = new Scheduler();
+   * const bus = new ApicBus();
+   * const cpu = new LocalApic({ id: 0, clock, bus, bsp: true });
+   * cpu.writeRegister(0xf0, 0x1ff);
+   * const io = new IoApic({ bus, clock });
+   * io.writeRegister(0x00, 0x10 + 2 * 4); // IOREGSEL: redirection entry 4, low half
+   * io.writeRegister(0x10, 0x34);         // IOWIN: vector 0x34, fixed, edge, unmasked, APIC 0
+   * io.setPin(4, true);                   // rising edge: the message goes out
+   * cpu.pendingVector();                  // 0x34
+   * ```
    */
   setPin(pin: number, level: boolean): void {
     if (typeof pin !== 'number' || (pin >>> 0) !== pin || pin >= this.pins) checkInt('pin', pin, 0, this.pins - 1);
@@ -305,7 +342,10 @@ export class IoApic {
     restoreDevice(bytes, 'ioapic', IOAPIC_STATE_VERSION, (r) => this.readState(r));
   }
 
-  /** Writes the state into a snapshot section. */
+  /**
+   * Writes the state into a snapshot section.
+   * @internal
+   */
   saveState(w: StateWriter): void {
     w.u16(this.pins).u8(this.version).u8(this.ioregsel).u8(this.apicId).uint(this.entryGeneration);
     w.u32s(this.low).u32s(this.high).u8s(this.wire).u8s(this.deliveredVector).u32s(this.stormStreak);
@@ -315,7 +355,10 @@ export class IoApic {
     for (const key of IOAPIC_STAT_KEYS) w.uint(stats[key]!);
   }
 
-  /** Reads and checks a state; returns the function that applies it (nothing changes before). */
+  /**
+   * Reads and checks a state; returns the function that applies it (nothing changes before).
+   * @internal
+   */
   readState(r: StateReader): (rearm: Rearm) => void {
     const pins = r.u16('pins');
     if (pins !== this.pins) r.fail('pins', `snapshot has ${pins} pins, this I/O APIC ${this.pins}`);
@@ -360,7 +403,10 @@ export class IoApic {
   // ---- Introspection ---------------------------------------------------------------------
 
   /** The current I/O APIC ID (IOAPICID bits 27:24). */
-  /** Installs (or removes) a tracer for remote IRR changes; without one each site costs a comparison. */
+  /**
+   * Installs (or removes) a tracer for remote IRR changes; without one each site costs a comparison.
+   * @internal
+   */
   setTracer(fn: ((kind: 'remote-irr-set' | 'remote-irr-clear', pin: number, vector: number) => void) | undefined): void {
     if (fn !== undefined && typeof fn !== 'function') throw new TypeError('fn must be a function');
     this.tracer = fn;

@@ -40,10 +40,30 @@ export interface CheckerCounts {
 
 export type CheckerVerdict = 'ok' | 'lost' | 'doubled' | 'wrong-level';
 
+/**
+ * What real hardware would have delivered: counts every fixed interrupt that reached a vCPU and
+ * every handler entry, and reports an interrupt lost (requested, never delivered, not merged by the
+ * architecture) or delivered twice. Machine feeds it; its findings are the `lost` / `doubled`
+ * statistics and trace events (docs/machine.md).
+ *
+ * @example
+ * ```ts
+ * import { DeliveryChecker } from 'irqchip';
+ *
+ * const c = new DeliveryChecker(1);
+ * c.request(0, 0x40, false);   // 'ok': IRR bit set
+ * c.delivered(0, 0x40);        // 'ok': handler entered
+ * c.request(0, 0x40, true);    // the model merged it although the bit was clear: 'lost'
+ * c.counts[0]!.lost;           // 1
+ * ```
+ */
 export class DeliveryChecker {
   private readonly pending: Uint8Array[];
   readonly counts: CheckerCounts[];
 
+  /**
+   * A checker for `cpus` vCPUs with nothing pending.
+   */
   constructor(cpus: number) {
     this.pending = Array.from({ length: cpus }, () => new Uint8Array(256));
     this.counts = Array.from({ length: cpus }, () => ({ requests: 0, coalesced: 0, delivered: 0, lost: 0, doubled: 0, deliveredToL2: 0, wrongLevel: 0 }));
@@ -115,6 +135,7 @@ export class DeliveryChecker {
     return lost;
   }
 
+  /** @internal Snapshot and machine plumbing, not for users. */
   saveState(w: StateWriter): void {
     w.u32(this.pending.length);
     this.pending.forEach((p, cpu) => {
@@ -124,6 +145,7 @@ export class DeliveryChecker {
     });
   }
 
+  /** @internal Snapshot and machine plumbing, not for users. */
   readState(r: StateReader): () => void {
     const n = r.u32('cpus');
     if (n !== this.pending.length) r.fail('cpus', `snapshot has ${n} vCPUs, this checker ${this.pending.length}`);

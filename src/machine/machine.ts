@@ -225,12 +225,50 @@ function createBackend(name: BackendName, opts: MachineOptions): InjectionBacken
   }
 }
 
+/**
+ * A whole virtual machine for interrupt-delivery experiments: a {@link Platform}, one guest
+ * {@link Vcpu} per CPU running a small scripted {@link GuestProgram}, an injection backend (SVM
+ * event injection or V_IRQ, VMX event injection, virtual-interrupt delivery or posted interrupts),
+ * a {@link DeliveryChecker} that knows what real hardware would have delivered, and a
+ * {@link Trace}, all on one deterministic virtual-time {@link Scheduler} (docs/machine.md).
+ *
+ * @example
+ * ```ts
+ * import { Machine } from 'irqchip';
+ *
+ * const m = new Machine({ cpus: 2, backend: 'svm-vintr', seed: 1 });
+ * const enable = { op: 'mmio-write', offset: 0xf0, value: 0x1ff } as const; // SVR: APIC on
+ * m.load(0, { main: [enable, { op: 'ipi', dest: 1, vector: 0x40 }, { op: 'done' }] });
+ * m.load(1, { main: [enable, { op: 'sti' }, { op: 'hlt' }, { op: 'jump', to: 2 }] });
+ * const result = m.run(1_000_000);        // { timeNs, reason: 'time' | 'all-done' | 'idle' }
+ * m.stats().cpus[1].handlerEntries;       // interrupts vCPU 1 took
+ * m.trace.hash();                         // the same on every machine
+ * ```
+ */
 export class Machine {
+  /**
+   * The interrupt controllers and their wiring (8259A pair, I/O APIC, one local APIC per vCPU).
+   */
   readonly platform: Platform;
+  /**
+   * The virtual-time scheduler every device and vCPU step runs on.
+   */
   readonly scheduler: Scheduler;
+  /**
+   * The guest vCPU models, by CPU index (IF, shadows, HLT, NMI blocking, the running program).
+   */
   readonly vcpus: readonly Vcpu[];
+  /**
+   * Every request, delivery, exit, IPI and checker finding, with a stable hash; exports to Chrome Trace JSON and SVG.
+   */
   readonly trace: Trace;
+  /**
+   * The injection backend chosen by `opts.backend`.
+   */
   readonly backend: InjectionBackend;
+  /**
+   * The virtual-time costs in effect: {@link DEFAULT_COSTS} overridden by `opts.costs`.
+   */
   readonly costs: Costs;
   /** Shared guest memory: variables by name. */
   readonly memory = new Map<string, number>();
@@ -265,6 +303,11 @@ export class Machine {
   /** Nested virtualization: L1 hypervisors and their L2 guests (src/inject/nested.ts). */
   private readonly nested: NestedController;
 
+  /**
+   * Builds the machine at time 0, every vCPU idle until {@link Machine.load}.
+   *
+   * @throws RangeError / TypeError for an unknown backend or an option out of range; nothing is built.
+   */
   constructor(opts: MachineOptions) {
     if (opts === null || typeof opts !== 'object') throw new TypeError('opts must be an object');
     if (!BACKEND_NAMES.includes(opts.backend)) {
@@ -341,7 +384,20 @@ export class Machine {
 
   // ---- public API --------------------------------------------------------------------------
 
-  /** Loads a program on a vCPU; it starts at the current time unless it waits for SIPI. */
+  /**
+   * Loads a program on a vCPU; it starts at the current time unless it waits for SIPI.
+   *
+   * @example
+   * ```ts
+   * import { Machine } from 'irqchip';
+   *
+   * const m = new Machine({ cpus: 1, backend: 'vmx-posted' });
+   * m.load(0, {
+   *   main: [{ op: 'mmio-write', offset: 0xf0, value: 0x1ff }, { op: 'sti' }, { op: 'hlt' }, { op: 'done' }],
+   *   handlers: { 0x41: [{ op: 'inc', var: 'irqs' }, { op: 'eoi' }, { op: 'iret' }] },
+   * });
+   * ```
+   */
   load(cpu: number, program: GuestProgram): void {
     this.checkCpu(cpu);
     validateProgram(program);
@@ -367,7 +423,18 @@ export class Machine {
     this.scheduleStep(cpu, this.scheduler.now());
   }
 
-  /** Schedules a device event at an absolute virtual time. */
+  /**
+   * Schedules a device event at an absolute virtual time.
+   *
+   * @example
+   * ```ts
+   * import { Machine } from 'irqchip';
+   *
+   * const m = new Machine({ cpus: 2, backend: 'vmx-event' });
+   * m.at(50_000, { kind: 'irq', gsi: 20, level: true });              // a PCI line asserted at 50 us
+   * m.at(60_000, { kind: 'msi', address: 0xfee01000, data: 0x0051 }); // an MSI to APIC 1
+   * ```
+   */
   at(atNs: number, action: DeviceAction): void {
     checkInt('atNs', atNs, this.scheduler.now(), Number.MAX_SAFE_INTEGER);
     this.deviceAction(action); // checks every field before anything is scheduled
@@ -395,6 +462,15 @@ export class Machine {
   /**
    * Runs until virtual time `untilNs`, or earlier when every loaded program has ended or nothing
    * can happen any more (every vCPU halted for good, no timer armed).
+   *
+   * @example
+   * ```ts
+   * import { Machine } from 'irqchip';
+   *
+   * const m = new Machine({ cpus: 1, backend: 'svm-event' });
+   * m.load(0, { main: [{ op: 'work', ns: 1000 }, { op: 'done' }] });
+   * const { timeNs, reason } = m.run(10_000_000); // reason 'all-done': the program ended first
+   * ```
    */
   run(untilNs: number): RunResult {
     checkInt('untilNs', untilNs, this.scheduler.now(), Number.MAX_SAFE_INTEGER);
@@ -419,7 +495,20 @@ export class Machine {
     return { timeNs: this.scheduler.now(), reason };
   }
 
-  /** Statistics per vCPU and in total. */
+  /**
+   * Statistics per vCPU and in total.
+   *
+   * @example
+   * ```ts
+   * import { Machine } from 'irqchip';
+   *
+   * const m = new Machine({ cpus: 2, backend: 'svm-vintr' });
+   * m.run(1_000_000);
+   * const { cpus, total } = m.stats();
+   * cpus[1].lost;          // interrupts the delivery checker found lost on vCPU 1
+   * total.exits;           // VM exits of every vCPU
+   * ```
+   */
   stats(): MachineStats {
     const cpus = this.counters.map((c, cpu) => {
       const k = this.checker.counts[cpu]!;
@@ -477,6 +566,15 @@ export class Machine {
    * Why `vector` is or is not deliverable to `cpu`'s guest now: the controllers' answer
    * (Platform.explain), refined by what the backend holds (V_IRQ, PIR, a requested window) and by
    * the vCPU (not running, halted or running with IF = 0, interrupt shadow).
+   *
+   * @example
+   * ```ts
+   * import { Machine } from 'irqchip';
+   *
+   * const m = new Machine({ cpus: 2, backend: 'svm-vintr' });
+   * const why = m.explain(1, 0x40); // { deliverable, reason: a stable code, message }
+   * console.log(why.reason, why.message);
+   * ```
    */
   explain(cpu: number, vector: number): Explanation {
     this.checkCpu(cpu);
@@ -535,6 +633,17 @@ export class Machine {
    * hardware state (V_IRQ, RVI, EOI-exit bitmaps, PIR/ON), in-flight kicks and device events,
    * the checker and the trace. `Machine.restore(bytes).run(t)` continues exactly as this machine
    * would (same trace).
+   *
+   * @example
+   * ```ts
+   * import { Machine } from 'irqchip';
+   *
+   * const m = new Machine({ cpus: 2, backend: 'vmx-vid' });
+   * m.run(5_000);
+   * const copy = Machine.restore(m.snapshot());
+   * copy.run(10_000); m.run(10_000);
+   * copy.trace.hash() === m.trace.hash(); // true: the copy continues exactly as the original
+   * ```
    */
   snapshot(): Uint8Array {
     const sections: Section[] = [];

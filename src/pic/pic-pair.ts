@@ -72,7 +72,25 @@ const enum P {
   ElcrSlaveWritable = 0xde, // ELCR_SLAVE_WRITABLE
 }
 
-/** Master and slave 8259A cascaded on master IR2, with the ELCR. */
+/**
+ * Master and slave 8259A cascaded on master IR2, with the ELCR.
+ *
+ * The PC's two cascaded 8259As (docs/pic.md): guest port I/O on 0x20/0x21, 0xA0/0xA1 and the ELCR
+ * on 0x4D0/0x4D1, device lines by ISA IRQ, and the CPU side (INTR output, INTA).
+ *
+ * @example
+ * ```ts
+ * import { PicPair } from 'irqchip';
+ *
+ * let intr = false;                                 // the CPU's INTR input
+ * const pic = new PicPair({ onOutput: (level) => { intr = level; } });
+ * pic.ioWrite(0x20, 0x11); pic.ioWrite(0x21, 0x08); pic.ioWrite(0x21, 0x04); pic.ioWrite(0x21, 0x01);
+ * pic.ioWrite(0xa0, 0x11); pic.ioWrite(0xa1, 0x70); pic.ioWrite(0xa1, 0x02); pic.ioWrite(0xa1, 0x01);
+ * pic.ioWrite(0x21, 0x00); pic.ioWrite(0xa1, 0x00); // OCW1: everything unmasked
+ * pic.setIrq(1, true);                               // the keyboard
+ * if (pic.hasInterrupt()) pic.acknowledge();         // INTA: 0x09
+ * ```
+ */
 export class PicPair {
   /** The master chip (IRQ0-7, ports 0x20/0x21). */
   readonly master: Pic8259;
@@ -85,7 +103,11 @@ export class PicPair {
   /** The master's INT output as last reported to `onOutput`. */
   private outputLevel = false;
 
-  /** @throws TypeError if `opts` is not an object (or undefined), or `onOutput` is given and is not a function. */
+  /**
+   * @throws TypeError if `opts` is not an object (or undefined), or `onOutput` is given and is not a function.
+   *
+   * Builds both chips in their power-on state; `opts.onOutput` hears every change of the INTR output.
+   */
   constructor(opts: PicPairOptions = {}) {
     if (opts === null || typeof opts !== 'object') {
       throw new TypeError(`opts must be an object, got ${opts === null ? 'null' : typeof opts}`);
@@ -120,6 +142,15 @@ export class PicPair {
    * Drives ISA line `irq` (0..15) to wire level `level`. IRQ2 is wired-OR with the slave's INT on
    * master IR2, so asserting it makes the master hand an INTA to the slave as usual.
    * @throws RangeError if `irq` is not an integer 0..15; TypeError if `level` is not a boolean.
+   *
+   * @example
+   * ```ts
+   * import { PicPair } from 'irqchip';
+   *
+   * const pic = new PicPair();
+   * pic.ioWrite(0x4d1, 0x08); // ELCR: IRQ 11 level-triggered
+   * pic.setIrq(11, true);     // a PCI device holds its line
+   * ```
    */
   setIrq(irq: number, level: boolean): void {
     if (typeof irq !== 'number' || (irq & P.IrqMask) !== irq) checkInt('irq', irq, 0, IRQ_COUNT - 1);
@@ -158,6 +189,16 @@ export class PicPair {
    * away before the INTA: nothing on the master gives the master's IR7 vector with no IS bit set;
    * nothing on the slave gives the slave's IR7 vector (IRQ15) with master IS2 set and no slave IS
    * bit. When no slave answers the cascade address the data bus floats: 0xFF.
+   *
+   * @example
+   * ```ts
+   * import { PicPair } from 'irqchip';
+   *
+   * const pic = new PicPair();
+   * pic.setIrq(0, true);
+   * const vector = pic.hasInterrupt() ? pic.acknowledge() : -1; // the INTA cycle
+   * pic.ioWrite(0x20, 0x20);                                    // the handler's non-specific EOI
+   * ```
    */
   acknowledge(): number {
     const master = this.master;
@@ -180,6 +221,7 @@ export class PicPair {
   /**
    * Installs (or removes) a tracer of INTA cycles: called with the master IR acknowledged (-1 when
    * none, giving the spurious vector) and the vector returned.
+   * @internal
    */
   setTracer(fn: ((masterIr: number, vector: number) => void) | undefined): void {
     if (fn !== undefined && typeof fn !== 'function') throw new TypeError('fn must be a function');
@@ -211,6 +253,15 @@ export class PicPair {
    * A guest OUT of `value` (masked to 8 bits; never throws for any value) to `port`. ELCR writes
    * store the value with the reserved bits cleared (0xF8 for ELCR1, 0xDE for ELCR2).
    * @throws RangeError (TypeError for a non-number) if `port` is not one of the pair's ports.
+   *
+   * @example
+   * ```ts
+   * import { PicPair } from 'irqchip';
+   *
+   * const pic = new PicPair();
+   * pic.ioWrite(0x21, 0xfb);  // OCW1 on the master: mask all but IR2 (the cascade)
+   * pic.ioRead(0x21);         // 0xfb
+   * ```
    */
   ioWrite(port: number, value: number): void {
     // One call site for the chips' write (so V8 compiles one copy of it into this method), and
@@ -260,7 +311,10 @@ export class PicPair {
     apply();
   }
 
-  /** Writes the state into a snapshot section. */
+  /**
+   * Writes the state into a snapshot section.
+   * @internal
+   */
   saveState(w: StateWriter): void {
     this.master.saveState(w);
     this.slave.saveState(w);
@@ -270,6 +324,7 @@ export class PicPair {
   /**
    * Reads and checks a state; returns the function that applies it. The output level is restored
    * as it was (no `onOutput` call): the devices it drives restore their own input levels.
+   * @internal
    */
   readState(r: StateReader): () => void {
     const master = this.master.readState(r, 'master');

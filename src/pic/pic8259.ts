@@ -105,7 +105,21 @@ const enum K {
   RotateOnSpecificEoi = 7,
 }
 
-/** One 8259A. */
+/**
+ * One 8259A.
+ *
+ * @example
+ * ```ts
+ * import { Pic8259 } from 'irqchip';
+ *
+ * const pic = new Pic8259();              // one chip; PicPair cascades two
+ * pic.write(0, 0x13);                     // ICW1 (A0 = 0): edge, single, ICW4 follows
+ * pic.write(1, 0x20);                     // ICW2 (A0 = 1): vectors 0x20-0x27
+ * pic.write(1, 0x01);                     // ICW4: 8086 mode
+ * pic.setIrq(3, true);
+ * pic.acknowledge();                      // 0x23
+ * ```
+ */
 export class Pic8259 {
   /** `true` when wired as a master (SP/EN = 1), `false` for a slave. */
   readonly isMaster: boolean;
@@ -173,7 +187,10 @@ export class Pic8259 {
 
   // ---- Snapshots -------------------------------------------------------------------------
 
-  /** Writes the chip's state into a snapshot section. */
+  /**
+   * Writes the chip's state into a snapshot section.
+   * @internal
+   */
   saveState(w: StateWriter): void {
     w.u8(this.irrBits).u8(this.isrBits).u8(this.imrBits).u8(this.lineBits).u8(this.elcrBits);
     w.u8(this.icw1Value).u8(this.icw2Value).u8(this.icw3Value).u8(this.icw4Value);
@@ -181,7 +198,10 @@ export class Pic8259 {
     w.bool(this.readIsrSelected).bool(this.pollArmed).bool(this.smm).bool(this.rotateAeoi);
   }
 
-  /** Reads and checks a chip state; returns the function that applies it. */
+  /**
+   * Reads and checks a chip state; returns the function that applies it.
+   * @internal
+   */
   readState(r: StateReader, prefix: string): () => void {
     const f = (name: string): string => `${prefix}.${name}`;
     const irr = r.u8(f('irr'));

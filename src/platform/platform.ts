@@ -79,6 +79,26 @@ export interface PlatformOptions {
   autoInitSipi?: boolean;
 }
 
+/**
+ * One PC's interrupt wiring for an emulator that brings its own CPU: the 8259A pair, the I/O APIC,
+ * one {@link LocalApic} per CPU and the {@link ApicBus} between them, wired as a PC is (ISA IRQ n to
+ * the 8259A and to I/O APIC pin n, IRQ0 to pin 2; the 8259A's output to every LINT0 and to pin 0).
+ * The emulator routes guest port I/O, MMIO and MSRs to the devices, raises lines with
+ * {@link Platform.setIrq}, and at each instruction boundary asks {@link Platform.cpuHasInterrupt}
+ * and {@link Platform.cpuAcknowledge} (docs/platform.md).
+ *
+ * @example
+ * ```ts
+ * import { Platform } from 'irqchip';
+ *
+ * const pc = new Platform({ cpus: 4 });
+ * pc.pic.ioWrite(0x20, 0x11);          // guest port I/O goes to the 8259A pair
+ * pc.ioapic.writeRegister(0x00, 0x10); // guest MMIO to the I/O APIC
+ * pc.lapics[0].writeRegister(0xf0, 0x1ff);
+ * pc.setIrq(4, true);                  // a device raises ISA IRQ 4
+ * if (pc.cpuHasInterrupt(0)) pc.cpuAcknowledge(0); // the CPU's INTR / INTA
+ * ```
+ */
 export class Platform {
   readonly lapics: readonly LocalApic[];
   readonly ioapic: IoApic;
@@ -92,6 +112,11 @@ export class Platform {
   /** One reused event object: listeners must copy what they keep (no allocation per event). */
   private readonly event: CpuEvent = { cpu: 0, kind: 'interrupt', vector: 0 };
 
+  /**
+   * Builds the devices in their power-on state and wires them.
+   *
+   * @throws RangeError / TypeError for an option out of range (CPU count, pins, clock); nothing is built.
+   */
   constructor(opts: PlatformOptions) {
     if (opts === null || typeof opts !== 'object') throw new TypeError('opts must be an object');
     const x2apic = checkBool('x2apic', opts.x2apic ?? false);
@@ -151,6 +176,16 @@ export class Platform {
    * `pciActiveLow: false`, so asserting drives the wire low.
    * @throws RangeError unless gsi is an integer in 0..ioapic.pins-1 (or 0..15); TypeError unless
    *   level is a boolean.
+   *
+   * @example
+   * ```ts
+   * import { Platform } from 'irqchip';
+   *
+   * const pc = new Platform({ cpus: 1 });
+   * pc.setIrq(1, true);   // keyboard: ISA IRQ 1 to the 8259A and to I/O APIC pin 1
+   * pc.setIrq(1, false);
+   * pc.setIrq(16, true);  // PCI INTA#: I/O APIC pin 16, an active-low wire
+   * ```
    */
   setIrq(gsi: number, level: boolean): void {
     checkInt('gsi', gsi, 0, Math.max(this.ioapic.pins, ISA_IRQS) - 1);
@@ -164,7 +199,19 @@ export class Platform {
     this.ioapic.setPin(gsi, this.pciActiveLow ? !level : level);
   }
 
-  /** A PCI MSI write. @returns how many local APICs accepted it. */
+  /**
+   * A PCI MSI write. @returns how many local APICs accepted it.
+   *
+   * @example
+   * ```ts
+   * import { Platform } from 'irqchip';
+   *
+   * const pc = new Platform({ cpus: 2 });
+   * pc.lapics[1].writeRegister(0xf0, 0x1ff); // software-enable APIC 1
+   * pc.sendMsi(0xfee01000, 0x0041);          // fixed vector 0x41, physical destination APIC 1
+   * pc.lapics[1].pendingVector();            // 0x41
+   * ```
+   */
   sendMsi(address: number, data: number): number {
     return this.bus.sendMsi(address, data);
   }
@@ -177,7 +224,20 @@ export class Platform {
 
   // ---- CPU side ----------------------------------------------------------------------------
 
-  /** Whether the CPU's INTR is asserted: an ExtINT to fetch from the 8259A or a LAPIC vector. */
+  /**
+   * Whether the CPU's INTR is asserted: an ExtINT to fetch from the 8259A or a LAPIC vector.
+   *
+   * @example
+   * ```ts
+   * import { Platform } from 'irqchip';
+   *
+   * const pc = new Platform({ cpus: 1 });
+   * // In the emulator's CPU loop, at an instruction boundary with RFLAGS.IF = 1:
+   * if (pc.cpuHasInterrupt(0)) {
+   *   const vector = pc.cpuAcknowledge(0); // INTA: from the 8259A (ExtINT) or the local APIC
+   * }
+   * ```
+   */
   cpuHasInterrupt(cpu: number): boolean {
     const apic = this.lapic(cpu);
     return apic.extIntPending() || apic.pendingVector() >= 0;
@@ -210,13 +270,33 @@ export class Platform {
   /**
    * Registers a listener for CPU events: INIT, SIPI, SMI, NMI, ExtINT and `interrupt` (a kick:
    * a fixed interrupt entered IRR). The event object is reused: copy what you keep.
+   *
+   * @example
+   * ```ts
+   * import { Platform } from 'irqchip';
+   *
+   * const pc = new Platform({ cpus: 2 });
+   * pc.onCpuEvent((e) => {
+   *   if (e.kind === 'sipi') console.log(`CPU ${e.cpu} starts at 0x${(e.vector << 12).toString(16)}`);
+   * });
+   * ```
    */
   onCpuEvent(fn: (e: CpuEvent) => void): void {
     if (typeof fn !== 'function') throw new TypeError('fn must be a function');
     this.listeners.push(fn);
   }
 
-  /** Why `vector` is or is not deliverable to `cpu` right now, as far as the controllers go. */
+  /**
+   * Why `vector` is or is not deliverable to `cpu` right now, as far as the controllers go.
+   *
+   * @example
+   * ```ts
+   * import { Platform } from 'irqchip';
+   *
+   * const pc = new Platform({ cpus: 1 });
+   * pc.explain(0, 0x40).reason; // why 0x40 is not deliverable: the APIC is still software-disabled
+   * ```
+   */
   explain(cpu: number, vector: number): Explanation {
     checkInt('vector', vector, 0, 255);
     return explainVector(this.lapic(cpu), vector, this.ioapic, this.pic);
@@ -249,7 +329,10 @@ export class Platform {
     q.flush();
   }
 
-  /** The device sections (for Machine snapshots). */
+  /**
+   * The device sections (for Machine snapshots).
+   * @internal
+   */
   saveSections(): Section[] {
     const section = (name: string, write: (w: StateWriter) => void): Section => {
       const w = new StateWriter();
@@ -269,7 +352,10 @@ export class Platform {
     return name === 'platform' || name === 'bus' || name === 'ioapic' || name === 'pic' || /^lapic\.\d+$/.test(name);
   }
 
-  /** Reads and checks the device sections; returns the function that applies them. */
+  /**
+   * Reads and checks the device sections; returns the function that applies them.
+   * @internal
+   */
   readSections(c: SnapshotContainer): (rearm: Rearm) => void {
     const p = c.reader('platform', 1);
     const cpus = p.u32('cpus');

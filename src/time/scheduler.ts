@@ -37,6 +37,23 @@ export const MAX_TIME_NS = Number.MAX_SAFE_INTEGER;
 
 const INITIAL_CAPACITY = 64;
 
+/**
+ * The deterministic virtual-time event queue every device's {@link Clock} can be: integer
+ * nanoseconds, a binary heap, ties broken by insertion order, no wall clock (docs/scheduler.md).
+ *
+ * @example
+ * ```ts
+ * import { Scheduler } from 'irqchip';
+ *
+ * const clock = new Scheduler();
+ * const order: string[] = [];
+ * clock.schedule(2000, () => order.push('b'));
+ * const id = clock.schedule(1000, () => order.push('a'));
+ * clock.schedule(1000, () => order.push('a2')); // same time: after the first scheduled
+ * clock.cancel(id);
+ * clock.runUntil(5000);                         // order: ['a2', 'b']; clock.now() === 5000
+ * ```
+ */
 export class Scheduler implements Clock {
   private time = 0;
   /** The next id to hand out (ids increase: an id is also its event's insertion order). */
@@ -56,6 +73,9 @@ export class Scheduler implements Clock {
   private callbacks = emptyCallbacks(INITIAL_CAPACITY);
   private mask = INITIAL_CAPACITY - 1;
 
+  /**
+   * An empty queue at time 0.
+   */
   constructor() {}
 
   /** The current virtual time in nanoseconds. */

@@ -114,6 +114,22 @@ export interface TraceOptions {
 const FLAG_ENABLED = 1;
 const FLAG_RING = 2;
 
+/**
+ * The machine's trace: typed events with virtual time and vCPU (requests, deliveries, exits, IPIs,
+ * checker findings), a hash that is the same on every machine and Node version, and exports to
+ * Chrome Trace Event JSON (Perfetto) and a self-contained SVG timeline (docs/machine.md, "Trace").
+ *
+ * @example
+ * ```ts
+ * import { Machine } from 'irqchip';
+ *
+ * const m = new Machine({ cpus: 2, backend: 'svm-vintr' });
+ * const run = m.run(1_000_000);
+ * m.trace.events().filter((e) => e.kind === 'lost'); // what the checker found
+ * m.trace.hash();                                     // 8 hex digits, stable
+ * const svg = m.trace.toSvg({ endNs: run.timeNs, title: 'lost IPI' });
+ * ```
+ */
 export class Trace {
   /** The events; in ring mode a circular buffer whose oldest event is at `head`. */
   private list: TraceEvent[] = [];
@@ -132,7 +148,11 @@ export class Trace {
    */
   onEvent: ((e: TraceEvent) => void) | undefined = undefined;
 
-  /** @throws RangeError / TypeError unless `limit` is an integer in 1..50,000,000. */
+  /**
+   * @throws RangeError / TypeError unless `limit` is an integer in 1..50,000,000.
+   *
+   * An empty trace; with `opts.limit` it keeps only the last `limit` events (a ring), the hash still covering all.
+   */
   constructor(opts: TraceOptions = {}) {
     if (opts === null || typeof opts !== 'object') throw new TypeError('opts must be an object');
     this.limit = opts.limit === undefined ? 0 : checkInt('limit', opts.limit, 1, MAX_RESTORED_EVENTS);
@@ -155,7 +175,19 @@ export class Trace {
     this.head = i + 1 === this.limit ? 0 : i + 1;
   }
 
-  /** The events held, oldest first (in ring mode, the last `limit`). */
+  /**
+   * The events held, oldest first (in ring mode, the last `limit`).
+   *
+   * @example
+   * ```ts
+   * import { Trace } from 'irqchip';
+   *
+   * const t = new Trace();
+   * t.add(0, 0, 'deliver', 0x40);
+   * t.add(500, 0, 'iret', 0x40);
+   * t.events().map((e) => `${e.timeNs} ${e.kind}`); // ['0 deliver', '500 iret']
+   * ```
+   */
   events(): readonly TraceEvent[] {
     return this.ordered();
   }
@@ -193,6 +225,7 @@ export class Trace {
    * Writes the trace into a snapshot section. The first byte is a flag set (bit 0 enabled, bit 1
    * ring mode); only in ring mode do the dropped count and the hash prefix follow, so a trace
    * without a limit is saved exactly as before ring mode existed.
+   * @internal
    */
   saveState(w: StateWriter): void {
     const list = this.ordered();
@@ -206,6 +239,7 @@ export class Trace {
     }
   }
 
+  /** @internal Snapshot and machine plumbing, not for users. */
   readState(r: StateReader): () => void {
     const flags = r.u8('enabled', FLAG_ENABLED | FLAG_RING);
     const enabled = (flags & FLAG_ENABLED) !== 0;
@@ -241,12 +275,34 @@ export class Trace {
    * The trace as a Chrome Trace Event JSON object (Perfetto, chrome://tracing): one track per
    * vCPU, handler and VM-exit spans, exits and checker findings as instants, IRR/ISR counters.
    * `JSON.stringify` the result. See trace/chrome.ts. In ring mode it shows the events held.
+   *
+   * @example
+   * ```ts
+   * import { writeFileSync } from 'node:fs';
+   * import { Machine } from 'irqchip';
+   *
+   * const m = new Machine({ cpus: 2, backend: 'vmx-posted' });
+   * const run = m.run(1_000_000);
+   * writeFileSync('trace.json', JSON.stringify(m.trace.toChromeTrace({ endNs: run.timeNs }))); // open in Perfetto
+   * ```
    */
   toChromeTrace(opts?: ChromeTraceOptions): ChromeTrace {
     return toChromeTrace(this.ordered(), opts);
   }
 
-  /** A self-contained SVG timeline, one lane per vCPU. See trace/svg.ts. In ring mode it shows the events held. */
+  /**
+   * A self-contained SVG timeline, one lane per vCPU. See trace/svg.ts. In ring mode it shows the events held.
+   *
+   * @example
+   * ```ts
+   * import { writeFileSync } from 'node:fs';
+   * import { Machine } from 'irqchip';
+   *
+   * const m = new Machine({ cpus: 2, backend: 'svm-vintr' });
+   * const run = m.run(1_000_000);
+   * writeFileSync('lost.svg', m.trace.toSvg({ endNs: run.timeNs, width: 1200, title: 'lost IPI' }));
+   * ```
+   */
   toSvg(opts?: SvgOptions): string {
     return toSvg(this.ordered(), opts);
   }
@@ -255,6 +311,16 @@ export class Trace {
    * A 32-bit FNV-1a hash of every event recorded, as 8 hex digits. In ring mode it still covers
    * the dropped events: each is folded into a running prefix as it leaves the ring, so the hash
    * is the one the same run gives without a limit.
+   *
+   * @example
+   * ```ts
+   * import { Machine } from 'irqchip';
+   *
+   * const a = new Machine({ cpus: 2, backend: 'vmx-vid', seed: 7 });
+   * const b = new Machine({ cpus: 2, backend: 'vmx-vid', seed: 7 });
+   * a.run(100_000); b.run(100_000);
+   * a.trace.hash() === b.trace.hash(); // true: same inputs, same trace
+   * ```
    */
   hash(): string {
     let h = this.prefix;

@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ApicPage, highestVector } from '../../src/apic/page.js';
+import { propertyRuns } from '../fuzz/config.js';
 
-const RUNS = Number(process.env.FC_RUNS ?? 200);
+const RUNS = propertyRuns(200);
 
 /** Word indexes from the SDM register map (IRR 0x200, ISR 0x100, TMR 0x180), not from src/. */
 const IRR = 0x200 >> 2;

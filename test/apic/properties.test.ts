@@ -3,8 +3,9 @@ import { describe, expect, it } from 'vitest';
 import type { LocalApic } from '../../src/apic/local-apic.js';
 import { highestVector } from '../../src/apic/page.js';
 import { IRR0, ISR0, TMR0, pageVectors, rig } from './helpers.js';
+import { propertyRuns } from '../fuzz/config.js';
 
-const RUNS = Number(process.env.FC_RUNS ?? 200);
+const RUNS = propertyRuns(200);
 
 /** The DESIGN.md invariants, checked against the page itself. */
 function checkInvariants(apic: LocalApic): void {

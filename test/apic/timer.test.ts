@@ -9,8 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { LocalApic } from '../../src/apic/local-apic.js';
 import { timerDivisor } from '../../src/apic/timer.js';
 import { Scheduler } from '../../src/time/scheduler.js';
+import { propertyRuns } from '../fuzz/config.js';
 
-const RUNS = Number(process.env.FC_RUNS ?? 100);
+const RUNS = propertyRuns(100);
 
 // Register offsets and bits, spelled out from the SDM.
 const SVR = 0xf0;

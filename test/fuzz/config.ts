@@ -5,7 +5,8 @@
  *   fixed seed per property (derived from its name), so the suite is reproducible and CI never
  *   flakes on a seed nobody can find again.
  * - `FUZZ_RUNS=n npm run fuzz` runs n cases per property (scaled down for the heavy ones) with a
- *   fresh seed each time, so more runs explore new inputs.
+ *   fresh seed each time, so more runs explore new inputs. `FUZZ_RUNS=n npm test` also lengthens
+ *   the property tests outside test/fuzz in proportion ({@link propertyRuns}).
  * - `FUZZ_SEED=s` forces the seed (in both modes); `FUZZ_SEED=random` asks for a fresh one.
  * - `FUZZ_PATH=p` (with `FUZZ_SEED`) replays exactly one failing case. On failure the error
  *   message ends with a one-line command that does this for the failing property only.
@@ -44,6 +45,16 @@ if (pathFromEnv !== undefined && (seedFromEnv === undefined || seedFromEnv === '
 
 /** Runs per property for this process: FUZZ_RUNS, or the modest default. */
 export const FUZZ_RUNS = runsFromEnv ?? DEFAULT_RUNS;
+
+/**
+ * Runs for a fast-check property outside test/fuzz whose own default is `defaultRuns` (chosen for
+ * its cost): that default under plain `npm test`; with `FUZZ_RUNS=n`, n scaled by
+ * `defaultRuns / DEFAULT_RUNS`, so one variable lengthens every property test in proportion.
+ */
+export function propertyRuns(defaultRuns: number): number {
+  if (runsFromEnv === undefined) return defaultRuns;
+  return Math.max(1, Math.round((runsFromEnv * defaultRuns) / DEFAULT_RUNS));
+}
 
 /** Whether the caller asked for a long run (then seeds are fresh unless FUZZ_SEED is given). */
 const exploring = runsFromEnv !== undefined;

@@ -12,8 +12,9 @@ import {
   makeIoApic,
   writeLow,
 } from './helpers.js';
+import { propertyRuns } from '../fuzz/config.js';
 
-const numRuns = Number(process.env.FC_RUNS ?? 200);
+const numRuns = propertyRuns(200);
 const PINS = 6;
 
 // ---- (1) arbitrary guest and host input ----------------------------------------------------

@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { expectHandledMatches, runScenario, scenario } from './scenario.js';
+import { propertyRuns } from '../fuzz/config.js';
 
-const RUNS = Number(process.env.FC_RUNS ?? 25);
+const RUNS = propertyRuns(25);
 
 describe('random guest programs on 1-4 vCPUs (fast-check)', () => {
   it.each(['svm-event', 'vmx-event', 'vmx-vid', 'vmx-posted'] as const)(

@@ -10,8 +10,9 @@ import { BACKEND_NAMES, type BackendName } from '../../src/inject/backend.js';
 import { Machine } from '../../src/machine/machine.js';
 import type { TraceEvent } from '../../src/trace/trace.js';
 import { EVENT_BACKENDS, isaOf, l1Program, msi, type Isa } from './helpers.js';
+import { propertyRuns } from '../fuzz/config.js';
 
-const RUNS = Number(process.env.FC_RUNS ?? 40);
+const RUNS = propertyRuns(40);
 const VECTORS = [0x41, 0x52, 0x63, 0x74, 0x95] as const;
 const RUN_NS = 150_000;
 

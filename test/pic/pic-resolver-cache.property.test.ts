@@ -10,8 +10,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Pic8259 } from '../../src/pic/pic8259.js';
 import { PicPair } from '../../src/pic/pic-pair.js';
+import { propertyRuns } from '../fuzz/config.js';
 
-const NUM_RUNS = Number(process.env.FC_RUNS ?? 200);
+const NUM_RUNS = propertyRuns(200);
 
 /**
  * The IR an INTA would take, from the registers, walking the IRs from highest to lowest priority.

@@ -2,8 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Pic8259 } from '../../src/pic/pic8259.js';
 import { PicPair } from '../../src/pic/pic-pair.js';
+import { propertyRuns } from '../fuzz/config.js';
 
-const NUM_RUNS = Number(process.env.FC_RUNS ?? 200);
+const NUM_RUNS = propertyRuns(200);
 const PORTS = [0x20, 0x21, 0xa0, 0xa1, 0x4d0, 0x4d1] as const;
 
 // ---- Property 1: guest input never throws and registers stay 8-bit --------------------------

@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Platform } from '../../src/platform/platform.js';
+import { propertyRuns } from '../fuzz/config.js';
 
-const RUNS = Number(process.env.FC_RUNS ?? 150);
+const RUNS = propertyRuns(150);
 
 const PINS = [16, 17, 18] as const;
 const VECTORS = [0x51, 0x62, 0x73] as const;

@@ -7,8 +7,9 @@ import type { BackendName } from '../../src/inject/backend.js';
 import { Machine } from '../../src/machine/machine.js';
 import { buildScenario, checkApic, RUN_NS, scenario } from '../machine/scenario.js';
 import pkg from '../../package.json' with { type: 'json' };
+import { propertyRuns } from '../fuzz/config.js';
 
-const RUNS = Number(process.env.FC_RUNS ?? 15);
+const RUNS = propertyRuns(15);
 const BACKENDS: BackendName[] = ['svm-event', 'svm-vintr', 'vmx-event', 'vmx-vid', 'vmx-posted'];
 
 /** Re-signs a snapshot whose body was edited, so the CRC passes and field validation is tested. */

@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { mulAddDivFloor, mulDivCeil, mulDivFloor, mulMod } from '../../src/time/ratio.js';
+import { propertyRuns } from '../fuzz/config.js';
 
-const RUNS = Number(process.env.FC_RUNS ?? 100);
+const RUNS = propertyRuns(100);
 const MAX = Number.MAX_SAFE_INTEGER;
 
 /** Reference results with BigInt, independent of the code under test. */

@@ -2,8 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MAX_TIME_NS, Scheduler } from '../../src/time/scheduler.js';
 import type { Clock } from '../../src/time/clock.js';
+import { propertyRuns } from '../fuzz/config.js';
 
-const RUNS = Number(process.env.FC_RUNS ?? 100);
+const RUNS = propertyRuns(100);
 
 /** A scheduler plus a log of "label@time" entries written by the callbacks it runs. */
 function logged(): { s: Scheduler; log: string[]; at: (t: number, label: string) => number } {
