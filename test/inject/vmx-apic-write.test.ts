@@ -158,3 +158,25 @@ describe('VMX self-IPI virtualization: x2APIC SELF IPI (MSR 83FH)', () => {
     expect((m.memory.get('esr')! & ESR_SEND_ILLEGAL_VECTOR) !== 0).toBe(true);
   });
 });
+
+describe('vmx-posted: self-IPI virtualization of a vector still posted in the PIR', () => {
+  it('merges into the posted request and is delivered once, as a request for a pending vector', () => {
+    // vCPU 1 flags `sent`, then IPIs vCPU 0 (posted; the notification lands 300 ns later);
+    // vCPU 0 sees the flag and sends itself the same vector inside that window.
+    const m = new Machine({ cpus: 2, backend: 'vmx-posted' });
+    const handlers = { [VECTOR]: [{ op: 'inc', var: 'got' } as Instr, { op: 'eoi' } as Instr, { op: 'iret' } as Instr] };
+    m.load(0, {
+      main: [ENABLE, { op: 'sti' }, { op: 'wait', var: 'sent', cmp: 'eq', value: 1 }, { op: 'work', ns: 100 }, { op: 'self-ipi', vector: VECTOR }, { op: 'work', ns: 5000 }, { op: 'done' }],
+      handlers,
+    });
+    m.load(1, { main: [ENABLE, { op: 'work', ns: 2000 }, { op: 'set', var: 'sent', value: 1 }, { op: 'ipi', dest: 0, vector: VECTOR }, { op: 'done' }] });
+    m.run(1_000_000);
+    const s = m.stats().cpus[0]!;
+    expect(s.posted).toBe(1);
+    expect(m.trace.filter('coalesced', 0).map((e) => e.a)).toEqual([VECTOR]); // the self-IPI
+    expect(s.requests).toBe(1);
+    expect(s.coalesced).toBe(1);
+    expect(m.memory.get('got')).toBe(1);
+    expect(s.doubled).toBe(0);
+  });
+});
