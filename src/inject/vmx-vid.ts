@@ -239,7 +239,7 @@ export class VmxVidBackend extends BackendBase {
       if (!writeVirtualized(offset)) return super.mmioWrite(cpu, offset, value); // APIC-access exit
       if (offset === APIC_ICR_HIGH) return this.writeIcrHigh(cpu, value);
       if (offset === APIC_ICR_LOW && isVirtualizedSelfIpi(value >>> 0)) {
-        return this.selfIpiVirtualization(cpu, value & ICR_VECTOR_MASK, () => lapic.writeRegister(APIC_ICR_LOW, value));
+        return this.selfIpiVirtualization(cpu, value & ICR_VECTOR_MASK, value, undefined);
       }
     }
     // Any other write is done by the processor and reported by a trap-like APIC-write exit; an
@@ -328,24 +328,28 @@ export class VmxVidBackend extends BackendBase {
       this.host.exit(cpu, 'apic-write');
       return true;
     }
-    this.selfIpiVirtualization(cpu, vector, () => lapic.writeMsr(MSR_SELF_IPI, value));
+    this.selfIpiVirtualization(cpu, vector, 0, value);
     return true;
   }
 
   /**
    * Self-IPI virtualization (SDM): vIRR[vector] = 1, RVI = max(RVI, vector), pending virtual
-   * interrupts evaluated; no exit. `write` puts the access into the virtual APIC, whose own
-   * self-delivery sets the vIRR bit (a software-disabled model APIC drops it, and then RVI stays).
+   * interrupts evaluated; no exit. The write (the ICR-low value, or the SELF IPI MSR value when
+   * `msrValue` is given) goes into the virtual APIC, whose own self-delivery sets the vIRR bit (a
+   * software-disabled model APIC drops it, and then RVI stays). No closure: IPI sends allocate
+   * nothing.
    */
-  private selfIpiVirtualization(cpu: number, vector: number, write: () => void): void {
+  private selfIpiVirtualization(cpu: number, vector: number, icrLow: number, msrValue: bigint | undefined): void {
     this.host.charge(cpu, this.host.costs.apicAccessNs);
+    const lapic = this.host.lapic(cpu);
     this.selfIpi = true;
     try {
-      write();
+      if (msrValue === undefined) lapic.writeRegister(APIC_ICR_LOW, icrLow);
+      else lapic.writeMsr(MSR_SELF_IPI, msrValue);
     } finally {
       this.selfIpi = false;
     }
-    if (vector > this.rvi[cpu]! && this.host.lapic(cpu).isRequested(vector)) this.rvi[cpu] = vector;
+    if (vector > this.rvi[cpu]! && lapic.isRequested(vector)) this.rvi[cpu] = vector;
     this.evaluate(cpu);
   }
 }
