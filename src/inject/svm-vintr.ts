@@ -10,6 +10,15 @@
  * into it: the interrupt is lost (bhyve PR 215972, review D13780). NMIs and ExtINTs still go
  * through EVENTINJ. CR8 reads and writes use V_TPR without an exit; the TPR is synced at exit.
  *
+ * CR8 and TPR (AMD APM vol. 2, "Virtual Interrupt Control"): with V_INTR_MASKING on and CR8
+ * intercepts off, as bhyve ran, the guest's CR8 is V_TPR. V_IRQ only ever carries a vector that
+ * already beats PPR (the hypervisor asks the virtual APIC for its pending vector at VMRUN), and
+ * the hardware itself holds it back while V_INTR_PRIO <= V_TPR (no V_IGN_TPR). So a vector the
+ * TPR holds back is never programmed, and when the guest lowers CR8 nothing exits: the vector
+ * waits for the next unrelated exit. Option `cr8Intercept` is KVM's answer
+ * (svm_update_cr8_intercept): at each VMRUN, intercept CR8 writes while TPR[7:4] >= the class of
+ * the highest IRR vector, so the write that lowers CR8 exits and the re-entry programs V_IRQ.
+ *
  * Option `intermediateState` closes the window the way review D13828 proposed: when the
  * hypervisor hands a vector to V_IRQ it takes it out of IRR into an "owned by V_IRQ" state, so a
  * new request sets IRR afresh; at the exit the owned vector goes to ISR if the guest took it and
@@ -37,11 +46,19 @@ interface Vintr {
   taken: number;
   /** Intermediate state: the vector handed to V_IRQ and taken out of IRR, or NONE. */
   owned: number;
+  /** The VMCB's CR8-write intercept as of the last VMRUN (option `cr8Intercept`). */
+  cr8Exits: boolean;
 }
 
 export interface SvmVintrOptions {
   /** Close the lost-interrupt window with an intermediate "owned by V_IRQ" state (D13828). */
   intermediateState?: boolean;
+  /**
+   * Intercept CR8 writes while TPR[7:4] >= the class of the highest IRR vector (KVM's
+   * svm_update_cr8_intercept), so lowering CR8 below a held-back vector exits and delivers it.
+   * Default false: CR8 writes never exit and the vector waits for an unrelated exit (bhyve).
+   */
+  cr8Intercept?: boolean;
 }
 
 /**
@@ -63,6 +80,7 @@ export interface SvmVintrOptions {
 export class SvmVintrBackend extends BackendBase {
   readonly name = 'svm-vintr' as const;
   readonly intermediateState: boolean;
+  readonly cr8Intercept: boolean;
   private v: Vintr[] = [];
 
   /**
@@ -71,11 +89,12 @@ export class SvmVintrBackend extends BackendBase {
   constructor(opts: SvmVintrOptions = {}) {
     super();
     this.intermediateState = opts.intermediateState === true;
+    this.cr8Intercept = opts.cr8Intercept === true;
   }
 
   override attach(host: Parameters<BackendBase['attach']>[0]): void {
     super.attach(host);
-    this.v = host.platform.lapics.map(() => ({ irq: false, vector: NONE, prio: 0, tpr: 0, programmedTpr: 0, taken: NONE, owned: NONE }));
+    this.v = host.platform.lapics.map(() => ({ irq: false, vector: NONE, prio: 0, tpr: 0, programmedTpr: 0, taken: NONE, owned: NONE, cr8Exits: false }));
   }
 
   /**
@@ -95,6 +114,7 @@ export class SvmVintrBackend extends BackendBase {
     const lapic = this.host.lapic(cpu);
     s.tpr = lapic.getTpr() >> 4;
     s.programmedTpr = s.tpr;
+    s.cr8Exits = this.cr8Intercept && this.tprHoldsBack(cpu);
     if (this.injectNmi(cpu)) return;
     if (this.injectExtInt(cpu)) return;
     const vector = lapic.pendingVector();
@@ -147,9 +167,9 @@ export class SvmVintrBackend extends BackendBase {
   /** @internal Snapshot and machine plumbing, not for users. */
   override saveState(w: StateWriter): void {
     super.saveState(w);
-    w.bool(this.intermediateState);
+    w.bool(this.intermediateState).bool(this.cr8Intercept);
     for (const s of this.v) {
-      w.bool(s.irq).i32(s.vector).u8(s.prio).u8(s.tpr).u8(s.programmedTpr).i32(s.taken).i32(s.owned);
+      w.bool(s.irq).i32(s.vector).u8(s.prio).u8(s.tpr).u8(s.programmedTpr).i32(s.taken).i32(s.owned).bool(s.cr8Exits);
     }
   }
 
@@ -157,6 +177,7 @@ export class SvmVintrBackend extends BackendBase {
   override readState(r: StateReader): () => void {
     const base = super.readState(r);
     if (r.bool('intermediateState') !== this.intermediateState) r.fail('intermediateState', 'differs from this machine');
+    if (r.bool('cr8Intercept') !== this.cr8Intercept) r.fail('cr8Intercept', 'differs from this machine');
     const saved: Vintr[] = this.v.map(() => ({
       irq: r.bool('vIrq'),
       vector: r.i32('vIntrVector', NONE, 255),
@@ -165,6 +186,7 @@ export class SvmVintrBackend extends BackendBase {
       programmedTpr: r.u8('programmedTpr', 15),
       taken: r.i32('taken', NONE, 255),
       owned: r.i32('owned', NONE, 255),
+      cr8Exits: r.bool('cr8Exits'),
     }));
     return () => {
       base();
@@ -178,7 +200,24 @@ export class SvmVintrBackend extends BackendBase {
 
   override cr8Write(cpu: number, value: number): boolean {
     if (!Number.isInteger(value) || value < 0 || value > 0xf) return false;
-    this.v[cpu]!.tpr = value; // V_TPR; the virtual APIC's TPR catches up at the next exit
+    const s = this.v[cpu]!;
+    if (s.cr8Exits) {
+      // Intercepted (option cr8Intercept): the hypervisor writes the TPR; the re-entry programs
+      // V_IRQ with whatever now beats PPR.
+      this.host.exit(cpu, 'cr8');
+      return this.host.lapic(cpu).setCr8(value);
+    }
+    s.tpr = value; // V_TPR; the virtual APIC's TPR catches up at the next exit
     return true;
+  }
+
+  /**
+   * KVM's condition for the CR8-write intercept: some vector is requested and TPR[7:4] is at or
+   * above its class, so only a CR8 write can make it deliverable.
+   */
+  private tprHoldsBack(cpu: number): boolean {
+    const lapic = this.host.lapic(cpu);
+    const highest = lapic.highestRequested();
+    return highest >= 0 && lapic.getTpr() >> 4 >= highest >> 4;
   }
 }

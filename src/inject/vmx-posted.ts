@@ -54,9 +54,15 @@ export class VmxPostedBackend extends VmxVidBackend {
     return ((this.pi[cpu]!.pir[vector >> 5]! >>> (vector & 31)) & 1) === 1;
   }
 
-  /** Posts a fixed interrupt (the local APIC's accept hook). */
+  /**
+   * Posts a fixed interrupt (the local APIC's accept hook). Self-IPI virtualization writes vIRR
+   * directly, except for a vector already posted and not yet processed: the model merges it into
+   * the PIR bit. (The processor would set vIRR beside the PIR bit and deliver the vector twice,
+   * once now and once when the PIR is processed, although the posted request was pending first;
+   * the model keeps the architectural rule that a request for a pending vector merges.)
+   */
   private post(cpu: number, vector: number): number {
-    if (this.selfIpi) return ACCEL_NOT_TAKEN; // SELF IPI virtualization writes vIRR directly
+    if (this.selfIpi) return this.posted(cpu, vector) ? ACCEL_COALESCED : ACCEL_NOT_TAKEN;
     const lapic = this.host.lapic(cpu);
     if (lapic.isRequested(vector) || this.posted(cpu, vector)) return ACCEL_COALESCED;
     const d = this.pi[cpu]!;

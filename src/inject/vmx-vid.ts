@@ -10,22 +10,51 @@
  * recomputed from vIRR. A vIRR bit the hypervisor sets while the guest runs is noticed only when
  * RVI is next recomputed, which is why a new interrupt for a running vCPU needs a kick.
  *
- * Accesses: reads are virtualized (no exit) except the timer's current count; TPR writes (MMIO,
- * MSR, CR8) are virtualized; EOI writes are virtualized and exit (EOI-induced) only for vectors
- * set in the EOI-exit bitmap — the level-triggered vectors the I/O APIC routes to this vCPU, kept
- * in sync when redirection entries change (KVM rescans the I/O APIC the same way); an x2APIC
- * SELF IPI is virtualized; every other write exits after it is done (APIC-write exit).
+ * Accesses, with "APIC-register virtualization" on (KVM's APICv always sets it together with
+ * virtual-interrupt delivery): reads are virtualized (no exit) except the timer's current count;
+ * TPR writes (MMIO, MSR, CR8) are virtualized; EOI writes are virtualized and exit (EOI-induced)
+ * only for vectors set in the EOI-exit bitmap — the level-triggered vectors the I/O APIC routes to
+ * this vCPU, kept in sync when redirection entries change (KVM rescans the I/O APIC the same way).
+ * The SDM's "APIC-write emulation" decides the rest of the writes:
+ * - ICR high (310H) writes VICR_HI and clears its bytes 2:0; no other virtualization, no exit.
+ *   The ICR-low write that later exits reads the destination from there (the virtual-APIC page
+ *   is the virtual APIC's page).
+ * - ICR low (300H) with reserved bits and bit 12 clear, shorthand self, fixed, edge and vector
+ *   bits 7:4 non-zero is self-IPI virtualization (vIRR set, RVI raised, evaluated), no exit; this
+ *   needs only virtual-interrupt delivery. Any other ICR-low value exits (APIC-write).
+ * - x2APIC SELF IPI (MSR 83FH) is self-IPI virtualization too, but a vector 0-15 exits
+ *   (APIC-write) and the hypervisor emulates it (the send-illegal-vector error).
+ * - Writes to the other registers the SDM lists as virtualized exit after they are done
+ *   (trap-like APIC-write exit); writes to any other offset are APIC-access exits.
  *
  * @module
  */
 import {
+  APIC_DFR,
   APIC_EOI,
+  APIC_ESR,
+  APIC_ICR_HIGH,
+  APIC_ICR_LOW,
+  APIC_ID,
+  APIC_LDR,
+  APIC_LVT_ERROR,
+  APIC_LVT_TIMER,
   APIC_SELF_IPI,
+  APIC_SVR,
   APIC_TIMER_CURRENT_COUNT,
+  APIC_TIMER_DIVIDE,
+  APIC_TIMER_INITIAL_COUNT,
   APIC_TPR,
+  ICR_DELIVERY_MODE_MASK,
+  ICR_SHORTHAND_MASK,
+  ICR_SHORTHAND_SHIFT,
+  ICR_TRIGGER_LEVEL,
+  ICR_VECTOR_MASK,
   MSR_X2APIC_BASE,
   MSR_X2APIC_LAST,
   PRIORITY_CLASS_MASK,
+  Shorthand,
+  X2APIC_ICR_LOW_RESERVED,
 } from '../apic/registers.js';
 import type { StateReader, StateWriter } from '../codec/state.js';
 import { RTE_TRIGGER_LEVEL, destinationOf, vectorOf } from '../ioapic/registers.js';
@@ -34,6 +63,54 @@ import { BackendBase, isApicMsr } from './base.js';
 
 const NONE = -1;
 const RTE_DEST_LOGICAL = 1 << 11;
+const MSR_SELF_IPI = MSR_X2APIC_BASE + (APIC_SELF_IPI >> 4);
+
+/**
+ * The registers whose writes "APIC-register virtualization" virtualizes (SDM "Virtualizing Writes
+ * to the APIC-Access Page": ID, TPR, EOI, LDR, DFR, SVR, ESR, ICR low and high, the six LVT
+ * entries 320H-370H, initial count, divide configuration; each at offsets xx0H-xx3H). A write to
+ * any other offset (PPR, IRR, ISR, LVT CMCI, current count...) is an APIC-access exit.
+ */
+const VIRTUALIZED_WRITES: ReadonlySet<number> = new Set([
+  APIC_ID,
+  APIC_TPR,
+  APIC_EOI,
+  APIC_LDR,
+  APIC_DFR,
+  APIC_SVR,
+  APIC_ESR,
+  APIC_ICR_LOW,
+  APIC_ICR_HIGH,
+  ...Array.from({ length: (APIC_LVT_ERROR - APIC_LVT_TIMER) / 0x10 + 1 }, (_, i) => APIC_LVT_TIMER + i * 0x10),
+  APIC_TIMER_INITIAL_COUNT,
+  APIC_TIMER_DIVIDE,
+]);
+
+/** Whether a write at `offset` of the APIC-access page is virtualized (see VIRTUALIZED_WRITES). */
+function writeVirtualized(offset: number): boolean {
+  return (offset & 0xf) <= 3 && VIRTUALIZED_WRITES.has(offset & 0xff0);
+}
+
+/**
+ * ICR-low bits that must all be 0 for self-IPI virtualization (SDM "APIC-Write Emulation", offset
+ * 300H): the reserved bits 31:20, 17:16 and 13 and the delivery-status bit 12 (together the same
+ * set x2APIC reserves), the trigger mode (bit 15: edge) and the delivery mode (bits 10:8: fixed).
+ * Bits 14 (level) and 11 (destination mode) are not looked at.
+ */
+export const VICR_SELF_IPI_ZERO_BITS = (X2APIC_ICR_LOW_RESERVED | ICR_TRIGGER_LEVEL | ICR_DELIVERY_MODE_MASK) >>> 0;
+
+/**
+ * Whether a write of `icrLow` to 300H is virtualized as a self-IPI (SDM "APIC-Write Emulation"):
+ * the bits above are 0, the shorthand is self (01b) and vector bits 7:4 are not 0000b. Vectors
+ * 0-15 are left to the hypervisor (APIC-write exit), which reports the illegal vector.
+ */
+export function isVirtualizedSelfIpi(icrLow: number): boolean {
+  return (
+    (icrLow & VICR_SELF_IPI_ZERO_BITS) === 0 &&
+    (icrLow & ICR_SHORTHAND_MASK) >>> ICR_SHORTHAND_SHIFT === Shorthand.Self &&
+    (icrLow & ICR_VECTOR_MASK) >= 16
+  );
+}
 
 /**
  * Intel APIC virtualization with virtual-interrupt delivery (SDM vol. 3, "APIC Virtualization and
@@ -174,8 +251,18 @@ export class VmxVidBackend extends BackendBase {
   override mmioWrite(cpu: number, offset: number, value: number): void {
     if (offset === APIC_TPR) return this.writeTpr(cpu, value & 0xff);
     if (offset === APIC_EOI) return this.virtualEoi(cpu);
-    // Any other write is done by the processor and reported by a trap-like APIC-write exit.
-    this.host.lapic(cpu).writeRegister(offset, value);
+    const lapic = this.host.lapic(cpu);
+    // The APIC-access page is virtualized only while the guest is in xAPIC mode (as KVM sets it up).
+    if (lapic.mode === 'xapic') {
+      if (!writeVirtualized(offset)) return super.mmioWrite(cpu, offset, value); // APIC-access exit
+      if (offset === APIC_ICR_HIGH) return this.writeIcrHigh(cpu, value);
+      if (offset === APIC_ICR_LOW && isVirtualizedSelfIpi(value >>> 0)) {
+        return this.selfIpiVirtualization(cpu, value & ICR_VECTOR_MASK, value, undefined);
+      }
+    }
+    // Any other write is done by the processor and reported by a trap-like APIC-write exit; an
+    // ICR-low write is then sent by the hypervisor with the destination VICR_HI holds.
+    lapic.writeRegister(offset, value);
     this.host.exit(cpu, 'apic-write');
   }
 
@@ -201,7 +288,7 @@ export class VmxVidBackend extends BackendBase {
         this.virtualEoi(cpu);
         return true;
       }
-      if (msr === MSR_X2APIC_BASE + (APIC_SELF_IPI >> 4)) return this.virtualSelfIpi(cpu, value);
+      if (msr === MSR_SELF_IPI) return this.writeX2apicSelfIpi(cpu, value);
     }
     return super.msrWrite(cpu, msr, value);
   }
@@ -236,18 +323,51 @@ export class VmxVidBackend extends BackendBase {
     this.evaluate(cpu);
   }
 
-  /** SELF IPI virtualization (x2APIC): vIRR set, RVI raised, evaluated; no exit. */
-  private virtualSelfIpi(cpu: number, value: bigint): boolean {
-    if (value > 0xffn) return false;
+  /**
+   * APIC-write emulation of ICR high (SDM: "clears bytes 2:0 of VICR_HI. No other
+   * virtualization or VM exit occurs"): the virtual APIC keeps only the destination, bits 31:24.
+   */
+  private writeIcrHigh(cpu: number, value: number): void {
     this.host.charge(cpu, this.host.costs.apicAccessNs);
+    this.host.lapic(cpu).writeRegister(APIC_ICR_HIGH, value);
+  }
+
+  /**
+   * x2APIC SELF IPI (MSR 83FH) with virtual-interrupt delivery: bits 63:8 set -> #GP; a vector
+   * with bits 7:4 non-zero is self-IPI virtualization; a vector 0-15 is written and exits
+   * (APIC-write), and the hypervisor's emulation of it reports the illegal vector.
+   */
+  private writeX2apicSelfIpi(cpu: number, value: bigint): boolean {
+    if (value > 0xffn) return false;
+    const lapic = this.host.lapic(cpu);
+    const vector = Number(value);
+    if (vector < 16) {
+      lapic.writeMsr(MSR_SELF_IPI, value);
+      this.host.exit(cpu, 'apic-write');
+      return true;
+    }
+    this.selfIpiVirtualization(cpu, vector, 0, value);
+    return true;
+  }
+
+  /**
+   * Self-IPI virtualization (SDM): vIRR[vector] = 1, RVI = max(RVI, vector), pending virtual
+   * interrupts evaluated; no exit. The write (the ICR-low value, or the SELF IPI MSR value when
+   * `msrValue` is given) goes into the virtual APIC, whose own self-delivery sets the vIRR bit (a
+   * software-disabled model APIC drops it, and then RVI stays). No closure: IPI sends allocate
+   * nothing.
+   */
+  private selfIpiVirtualization(cpu: number, vector: number, icrLow: number, msrValue: bigint | undefined): void {
+    this.host.charge(cpu, this.host.costs.apicAccessNs);
+    const lapic = this.host.lapic(cpu);
     this.selfIpi = true;
     try {
-      if (!this.host.lapic(cpu).writeMsr(MSR_X2APIC_BASE + (APIC_SELF_IPI >> 4), value)) return false;
+      if (msrValue === undefined) lapic.writeRegister(APIC_ICR_LOW, icrLow);
+      else lapic.writeMsr(MSR_SELF_IPI, msrValue);
     } finally {
       this.selfIpi = false;
     }
-    this.rvi[cpu] = Math.max(this.rvi[cpu]!, this.host.lapic(cpu).highestRequested());
+    if (vector > this.rvi[cpu]! && lapic.isRequested(vector)) this.rvi[cpu] = vector;
     this.evaluate(cpu);
-    return true;
   }
 }

@@ -324,7 +324,7 @@ export class Machine {
       ioapicPins: opts.ioapicPins ?? 24,
       x2apic: opts.x2apic ?? false,
       costs: { ...this.costs },
-      svmVintr: { intermediateState: opts.svmVintr?.intermediateState === true },
+      svmVintr: { intermediateState: opts.svmVintr?.intermediateState === true, cr8Intercept: opts.svmVintr?.cr8Intercept === true },
       ...(opts.lowestPriority === undefined ? {} : { lowestPriority: opts.lowestPriority }),
       trace: traceOn,
       ...(traceLimit === undefined ? {} : { traceLimit }),
@@ -1236,12 +1236,13 @@ function checkNumber(name: string, value: unknown): void {
   if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${value === null ? 'null' : typeof value}`);
 }
 
-/** `svmVintr` is undefined or an object whose `intermediateState` is undefined or a boolean. */
+/** `svmVintr` is undefined or an object whose `intermediateState` and `cr8Intercept` are undefined or booleans. */
 function checkSvmVintrOptions(o: unknown): void {
   if (o === undefined) return;
   if (o === null || typeof o !== 'object') throw new TypeError(`svmVintr must be an object, got ${o === null ? 'null' : typeof o}`);
-  const v = (o as SvmVintrOptions).intermediateState;
-  if (v !== undefined) checkBool('svmVintr.intermediateState', v);
+  const { intermediateState, cr8Intercept } = o as SvmVintrOptions;
+  if (intermediateState !== undefined) checkBool('svmVintr.intermediateState', intermediateState);
+  if (cr8Intercept !== undefined) checkBool('svmVintr.cr8Intercept', cr8Intercept);
 }
 
 /** The 8259A pair's ports and its ELCR. */

@@ -204,6 +204,7 @@ describe('new Machine(opts) misuse', () => {
     ['costs.jitter 2', { ...base, costs: { jitter: 2 } }, RangeError, /^costs\.jitter must be a number in 0\.\.1/],
     ["svmVintr 'yes'", { ...base, svmVintr: 'yes' }, TypeError, /^svmVintr must be an object/],
     ['svmVintr.intermediateState 1', { ...base, svmVintr: { intermediateState: 1 } }, TypeError, /^svmVintr\.intermediateState must be a boolean/],
+    ['svmVintr.cr8Intercept 1', { ...base, svmVintr: { cr8Intercept: 1 } }, TypeError, /^svmVintr\.cr8Intercept must be a boolean/],
     ["lowestPriority 'random'", { ...base, lowestPriority: 'random' }, RangeError, /^lowestPriority must be one of/],
     ["trace 'no'", { ...base, trace: 'no' }, TypeError, /^trace must be a boolean/],
     ['traceLimit 0', { ...base, traceLimit: 0 }, RangeError, /^traceLimit must be an integer in 1\.\.50000000/],
