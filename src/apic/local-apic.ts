@@ -325,6 +325,11 @@ export class LocalApic {
   private lint1Level = false;
   private runState: CpuRunState = 'running';
   private sipiVector = NO_VECTOR;
+  /**
+   * The clock, when it follows the host's time (it has `sync`, e.g. a HostClock): synced before
+   * every guest-visible access so the guest sees the host's current time. Else undefined.
+   */
+  private readonly hostClock: Clock | undefined;
 
   constructor(opts: LocalApicOptions) {
     if (opts === null || typeof opts !== 'object') throw new TypeError('opts must be an object');
@@ -353,6 +358,7 @@ export class LocalApic {
       throw new TypeError('bus must implement ApicBusPort (attach, sendIpi, broadcastEoi and routingChanged methods)');
     }
     this.baseAddressMask = ((1n << BigInt(physBits)) - 1n) & ~0xfffn;
+    this.hostClock = typeof clock.sync === 'function' ? clock : undefined;
     this.onEvent = opts.onEvent;
     this.bus = opts.bus;
     this.timer = new ApicTimer(clock, timerHz, tscHz, minPeriod, this, (atNs) => {
@@ -552,6 +558,7 @@ export class LocalApic {
 
   /** The highest vector in IRR whose priority class beats PPR, or -1. */
   pendingVector(): number {
+    if (this.hostClock !== undefined) this.hostClock.sync!(); // a due timer is pending now
     const v = this.regs.highestIrr();
     return (v & Hot.ClassMask) > this.pendingFloor ? v : Hot.NoVector;
   }
@@ -1081,6 +1088,7 @@ export class LocalApic {
   }
 
   private readXapic(reg: number): number {
+    if (this.hostClock !== undefined) this.hostClock.sync!();
     switch (reg) {
       case APIC_DFR:
       case APIC_ICR_LOW:
@@ -1133,6 +1141,7 @@ export class LocalApic {
   }
 
   private writeXapic(reg: number, value: number): void {
+    if (this.hostClock !== undefined) this.hostClock.sync!();
     switch (reg) {
       case APIC_ID:
         // Writable in xAPIC mode on P6 and later (KVM allows it); the bus re-reads it.
@@ -1217,6 +1226,7 @@ export class LocalApic {
    */
   readMsr(msr: number): bigint | undefined {
     checkInt('msr', msr, 0, 0xffff_ffff);
+    if (this.hostClock !== undefined) this.hostClock.sync!();
     if (msr === MSR_IA32_APIC_BASE) return this.apicBase;
     if (msr === MSR_IA32_TSC_DEADLINE) return this.timer.readDeadline();
     if (msr < MSR_X2APIC_BASE || msr > MSR_X2APIC_LAST) return undefined;
@@ -1240,6 +1250,7 @@ export class LocalApic {
   writeMsr(msr: number, value: bigint): boolean {
     checkInt('msr', msr, 0, 0xffff_ffff);
     checkU64('value', value);
+    if (this.hostClock !== undefined) this.hostClock.sync!();
     if (msr === MSR_IA32_APIC_BASE) return this.writeApicBase(value);
     if (msr === MSR_IA32_TSC_DEADLINE) {
       this.timer.writeDeadline(value);

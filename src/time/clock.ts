@@ -19,4 +19,10 @@ export interface Clock {
   schedule(atNs: number, fn: () => void): number;
   /** Cancels a scheduled callback; cancelling an id that already ran or was cancelled is a no-op. */
   cancel(id: number): void;
+  /**
+   * Optional: brings the clock up to the host's current time, running every callback due by
+   * then, and returns the time (see `HostClock`). Devices call it before each
+   * guest-visible access; a clock without it is advanced by its owner.
+   */
+  sync?(): number;
 }
