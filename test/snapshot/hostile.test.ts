@@ -8,6 +8,7 @@ import { LocalApic } from '../../src/apic/local-apic.js';
 import { SnapshotError } from '../../src/errors.js';
 import { IoApic } from '../../src/ioapic/ioapic.js';
 import { PicPair } from '../../src/pic/pic-pair.js';
+import { Platform } from '../../src/platform/platform.js';
 import { Scheduler } from '../../src/time/scheduler.js';
 import { editSection, LAPIC } from './edit.js';
 
@@ -181,5 +182,17 @@ describe('hostile PicPair snapshots', () => {
   it('a level-triggered request without its wire, or an output the chips do not drive, is rejected', () => {
     rejected(editSection(snap(), 'pic', (v) => (v.setUint8(4, 0x08), v.setUint8(0, 0x08))), /irr/);
     rejected(editSection(snap(), 'pic', (v) => v.setUint8(31, 1)), /output/);
+  });
+});
+
+describe('hostile Platform snapshots', () => {
+  it('a lowest-priority rotor past the last APIC is rejected', () => {
+    const a = new Platform({ cpus: 2 });
+    // 'bus' payload: APIC count u32, then the rotor u64.
+    const bytes = editSection(a.save(), 'bus', (v) => v.setBigUint64(4, 3n, true));
+    const b = new Platform({ cpus: 2 });
+    expect(() => b.restore(bytes)).toThrow(SnapshotError);
+    expect(() => b.restore(bytes)).toThrow(/rotor/);
+    b.restore(editSection(a.save(), 'bus', (v) => v.setBigUint64(4, 2n, true)));
   });
 });
