@@ -416,7 +416,7 @@ export class ApicTimer {
     if (!clamped && (s.eventAt !== due || s.expiryLag !== lag) && s.armed) {
       r.fail('timer.eventAt', `${s.eventAt} is not when the count reaches 0 (${due})`);
     }
-    if (s.armed !== due <= MAX_NS && !clamped) r.fail('timer.armed', s.armed ? 'armed beyond the last schedulable time' : 'counting but not armed');
+    if (!clamped && s.armed !== (due <= MAX_NS)) r.fail('timer.armed', s.armed ? 'armed beyond the last schedulable time' : 'counting but not armed');
   }
 
   /** The first ns at which the TSC reaches `deadline` (MAX_NS + 1 when beyond the last ns). */
