@@ -1,6 +1,6 @@
 /**
  * Surface: restore of hostile snapshots (issue 12.4). A Platform is driven into a random state
- * (LAPIC registers including the timer, IRQ lines, I/O APIC entries, 8259A ports, INTA/EOI,
+ * (LAPIC registers including the timer, IA32_TSC_DEADLINE and IA32_APIC_BASE, IRQ lines, I/O APIC entries, 8259A ports, INTA/EOI,
  * virtual time), saved, and 1-4 fields are edited (a random byte anywhere, or a value written
  * at one of the timer's fields), the CRC re-signed, and the bytes restored into a fresh Platform
  * on a clock at the snapshot's time or at another time (rebase).
@@ -30,6 +30,7 @@ type Op =
   | { k: 'entry'; pin: number; low: number }
   | { k: 'pic'; port: number; v: number }
   | { k: 'inta'; cpu: number }
+  | { k: 'msr'; cpu: number; msr: number; v: bigint }
   | { k: 'time'; dt: number };
 
 const cpu = fc.integer({ min: 0, max: CPUS - 1 });
@@ -47,6 +48,16 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ k: fc.constant('entry' as const), pin: fc.integer({ min: 0, max: 23 }), low: fc.constantFrom(0x31, 0x8031, 0x18031, 0x41) }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('pic' as const), port: fc.constantFrom(0x20, 0x21, 0xa0, 0xa1, 0x4d0, 0x4d1), v: fc.integer({ min: 0, max: 0xff }) }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('inta' as const), cpu }) },
+  // IA32_TSC_DEADLINE (near and far) and IA32_APIC_BASE (x2APIC on, or disable).
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      k: fc.constant('msr' as const),
+      cpu,
+      msr: fc.constantFrom(0x6e0, 0x6e0, 0x1b),
+      v: fc.oneof(fc.bigInt({ min: 0n, max: 100_000_000n }), fc.constantFrom(0xfee00c00n, 0xfee00000n, 1n << 60n)),
+    }),
+  },
   { weight: 3, arbitrary: fc.record({ k: fc.constant('time' as const), dt: timeStep }) },
 );
 
@@ -85,6 +96,7 @@ function drive(pc: Platform, ops: Op[]): void {
     else if (op.k === 'entry') (pc.ioapic.writeRegister(0, 0x10 + 2 * op.pin), pc.ioapic.writeRegister(0x10, op.low));
     else if (op.k === 'pic') pc.pic.ioWrite(op.port, op.v);
     else if (op.k === 'inta') pc.cpuHasInterrupt(op.cpu) && pc.cpuAcknowledge(op.cpu);
+    else if (op.k === 'msr') pc.lapics[op.cpu]!.writeMsr(op.msr, op.v);
     else clock.runUntil(clock.now() + op.dt);
   }
 }

@@ -3,6 +3,7 @@
  * (default) or, with `time: 'strict'`, refuses a clock at another time (docs/snapshots.md,
  * "Time"). Fixtures made by the code of f9f75c5 (before snapshots had a time) still restore.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LocalApic } from '../../src/apic/local-apic.js';
 import { inspectSnapshot, snapshotTime } from '../../src/codec/container.js';
@@ -214,5 +215,57 @@ describe('snapshots made before snapshots had a time (f9f75c5) still restore', (
     const m = Machine.restore(fromHex(fixture.machine.bytes));
     m.run(1_000_000);
     expect(m.trace.hash()).toBe(fixture.machine.hashAt1ms);
+  });
+});
+
+describe('rebase property', () => {
+  type Op = { k: 'lvt'; mode: number } | { k: 'count'; n: number } | { k: 'divide'; dcr: number } | { k: 'deadline'; rel: number } | { k: 'run'; ns: number };
+  const opArb: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({ k: fc.constant('lvt' as const), mode: fc.integer({ min: 0, max: 3 }) }),
+    fc.record({ k: fc.constant('count' as const), n: fc.oneof(fc.integer({ min: 0, max: 3_000_000 }), fc.constantFrom(1, 7, 0xffff_ffff)) }),
+    fc.record({ k: fc.constant('divide' as const), dcr: fc.integer({ min: 0, max: 15 }) }),
+    fc.record({ k: fc.constant('deadline' as const), rel: fc.integer({ min: -10, max: 5_000_000 }) }),
+    fc.record({ k: fc.constant('run' as const), ns: fc.integer({ min: 0, max: 2_000_000 }) }),
+  );
+
+  it('a timer restored onto a clock at any other time behaves exactly like the original, shifted', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(1_000_000_000, 24_000_000, 25_000_000),
+        fc.array(opArb, { maxLength: 12 }),
+        fc.integer({ min: 0, max: 50_000_000 }),
+        fc.array(fc.integer({ min: 1, max: 1_500_000 }), { minLength: 1, maxLength: 8 }),
+        (timerHz, ops, targetAt, steps) => {
+          const opts = { id: 0, timerHz, tscHz: 2_500_000_000, minTimerPeriodNs: 50_000 };
+          const srcClock = new Scheduler();
+          const a = new LocalApic({ ...opts, clock: srcClock });
+          a.writeRegister(0xf0, 0x1ff);
+          for (const op of ops) {
+            if (op.k === 'lvt') a.writeRegister(0x320, (op.mode << 17) | 0x40);
+            else if (op.k === 'count') a.writeRegister(0x380, op.n);
+            else if (op.k === 'divide') a.writeRegister(0x3e0, op.dcr);
+            else if (op.k === 'deadline') a.writeMsr(0x6e0, BigInt(Math.max(0, Math.floor(srcClock.now() * 2.5) + op.rel)));
+            else srcClock.runUntil(srcClock.now() + op.ns);
+          }
+          const savedAt = srcClock.now();
+          const dstClock = new Scheduler();
+          dstClock.runUntil(targetAt);
+          const b = new LocalApic({ ...opts, clock: dstClock });
+          b.restore(a.save());
+          const fires0 = a.stats.timerFires;
+          expect(b.stats.timerFires).toBe(fires0);
+          let t = 0;
+          for (const dt of steps) {
+            t += dt;
+            srcClock.runUntil(savedAt + t);
+            dstClock.runUntil(targetAt + t);
+            expect(b.readRegister(0x390)).toBe(a.readRegister(0x390));
+            expect(b.stats.timerFires).toBe(a.stats.timerFires);
+            expect(b.readMsr(0x6e0)).toBe(a.readMsr(0x6e0));
+          }
+        },
+      ),
+      { numRuns: 150, seed: 1305 },
+    );
   });
 });
