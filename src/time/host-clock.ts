@@ -34,6 +34,15 @@ import type { Clock } from './clock.js';
 import { mulDivFloor } from './ratio.js';
 import { MAX_TIME_NS, Scheduler } from './scheduler.js';
 
+function gcd(a: number, b: number): number {
+  while (b !== 0) {
+    const t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
 /** Units of a float host time source. */
 export type HostTimeUnit = 'ns' | 'us' | 'ms' | 's';
 
@@ -59,6 +68,9 @@ export class HostClock implements Clock {
   private readonly read: () => number | bigint;
   private readonly nsPerUnit: number;
   private readonly hz: number;
+  /** ns per counter tick as the reduced fraction tickNum / tickDen (1e9 / hz over their GCD). */
+  private readonly tickNum: number;
+  private readonly tickDen: number;
   private readonly originHost: number | bigint;
   private readonly originNs: number;
 
@@ -72,6 +84,10 @@ export class HostClock implements Clock {
     this.hz = opts.hz === undefined ? 0 : checkInt('hz', opts.hz, 1, Number.MAX_SAFE_INTEGER);
     if (opts.scheduler !== undefined && !(opts.scheduler instanceof Scheduler)) throw new TypeError('scheduler must be a Scheduler');
     this.nsPerUnit = NS_PER_UNIT[unit];
+    // Reduced once, so that typical frequencies keep the product of a conversion below 2^53.
+    const g = gcd(NS_PER_SECOND, this.hz === 0 ? 1 : this.hz);
+    this.tickNum = NS_PER_SECOND / g;
+    this.tickDen = (this.hz === 0 ? 1 : this.hz) / g;
     this.read = opts.read;
     this.scheduler = opts.scheduler ?? new Scheduler();
     this.originNs = this.scheduler.now();
@@ -126,11 +142,11 @@ export class HostClock implements Clock {
     if (typeof raw === 'number' && typeof origin === 'number') {
       // Plain numbers while the counter fits (no allocation on this path).
       const d = raw - origin;
-      return d < 0 ? -1 : mulDivFloor(d, NS_PER_SECOND, this.hz);
+      return d < 0 ? -1 : mulDivFloor(d, this.tickNum, this.tickDen);
     }
     const d = BigInt(raw) - BigInt(origin);
     if (d < 0n) return -1;
-    const ns = (d * BigInt(NS_PER_SECOND)) / BigInt(this.hz);
+    const ns = (d * BigInt(this.tickNum)) / BigInt(this.tickDen);
     return ns > BigInt(MAX_TIME_NS) ? MAX_TIME_NS + 1 : Number(ns);
   }
 
