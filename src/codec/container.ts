@@ -152,6 +152,9 @@ export class SnapshotContainer {
 /** The payload of a 'time' section, checked; undefined without one. */
 function readTime(s: Section | undefined): number | undefined {
   if (s === undefined) return undefined;
+  if (s.version > TIME_SECTION_VERSION) {
+    throw new SnapshotError(`snapshot section '${TIME_SECTION}' has version ${s.version}; this library reads up to ${TIME_SECTION_VERSION}`);
+  }
   const r = new StateReader(s.payload, TIME_SECTION, s.version);
   const t = r.uint('timeNs');
   r.end();

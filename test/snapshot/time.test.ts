@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LocalApic } from '../../src/apic/local-apic.js';
-import { inspectSnapshot, snapshotTime } from '../../src/codec/container.js';
+import { encodeSnapshot, inspectSnapshot, snapshotTime } from '../../src/codec/container.js';
 import { SnapshotError } from '../../src/errors.js';
 import { IoApic } from '../../src/ioapic/ioapic.js';
 import { Machine } from '../../src/machine/machine.js';
@@ -267,5 +267,13 @@ describe('rebase property', () => {
       ),
       { numRuns: 150, seed: 1305 },
     );
+  });
+});
+
+describe('the time section', () => {
+  it('a time section of a newer version is refused by name', () => {
+    const bytes = encodeSnapshot('pic', [{ name: 'time', version: 2, optional: true, payload: new Uint8Array(8) }]);
+    expect(() => snapshotTime(bytes)).toThrow(SnapshotError);
+    expect(() => snapshotTime(bytes)).toThrow(/'time' has version 2/);
   });
 });
