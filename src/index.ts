@@ -9,6 +9,8 @@
 export { SnapshotError } from './errors.js';
 export type { Clock } from './time/clock.js';
 export { Scheduler, MAX_TIME_NS } from './time/scheduler.js';
+export { HostClock } from './time/host-clock.js';
+export type { HostClockOptions, HostTimeUnit } from './time/host-clock.js';
 export { mulDivFloor, mulDivCeil } from './time/ratio.js';
 export { DeliveryMode, DestMode, XAPIC_BROADCAST, X2APIC_BROADCAST } from './apic/message.js';
 export type { InterruptRouter } from './apic/message.js';
@@ -87,5 +89,5 @@ export {
 } from './cli/scenarios/index.js';
 export type { Scenario, ScenarioContext, ScenarioOptions, ScenarioRun, PreparedScenario, ScenarioFindings } from './cli/scenarios/index.js';
 export { formatSummary, formatComparison } from './cli/format.js';
-export { listSections, FORMAT_MAJOR, FORMAT_MINOR, LIBRARY_VERSION } from './codec/container.js';
-export type { SectionInfo } from './codec/container.js';
+export { listSections, inspectSnapshot, snapshotTime, FORMAT_MAJOR, FORMAT_MINOR, LIBRARY_VERSION } from './codec/container.js';
+export type { SectionInfo, SnapshotInfo, RestoreOptions, TimeMode } from './codec/container.js';

@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { encodeDevice, restoreDevice } from '../codec/container.js';
+import { checkRestoreOptions, encodeDevice, restoreDevice, type RestoreOptions } from '../codec/container.js';
 import type { Rearm, StateReader, StateWriter } from '../codec/state.js';
 import { checkBool, checkInt, checkU64 } from '../errors.js';
 import type { Clock } from '../time/clock.js';
@@ -48,6 +48,7 @@ import {
   APIC_LVT_THERMAL,
   APIC_LVT_TIMER,
   APIC_PPR,
+  APIC_REG_STRIDE,
   APIC_RRD,
   APIC_SELF_IPI,
   APIC_SVR,
@@ -62,7 +63,6 @@ import {
   DFR_RESERVED_ONES,
   DFR_RESET,
   ESR_ILLEGAL_REGISTER,
-  ESR_VALID_BITS,
   ESR_RECEIVE_ILLEGAL_VECTOR,
   ESR_SEND_ILLEGAL_VECTOR,
   FIRST_LEGAL_VECTOR,
@@ -345,6 +345,11 @@ export class LocalApic {
   private lint1Level = false;
   private runState: CpuRunState = 'running';
   private sipiVector = NO_VECTOR;
+  /**
+   * The clock, when it follows the host's time (it has `sync`, e.g. a HostClock): synced before
+   * every guest-visible access so the guest sees the host's current time. Else undefined.
+   */
+  private readonly hostClock: Clock | undefined;
 
   /**
    * Builds the APIC in its power-on state (xAPIC mode, software-disabled, LVTs masked) and, with
@@ -379,6 +384,7 @@ export class LocalApic {
       throw new TypeError('bus must implement ApicBusPort (attach, sendIpi, broadcastEoi and routingChanged methods)');
     }
     this.baseAddressMask = ((1n << BigInt(physBits)) - 1n) & ~0xfffn;
+    this.hostClock = typeof clock.sync === 'function' ? clock : undefined;
     this.onEvent = opts.onEvent;
     this.bus = opts.bus;
     this.timer = new ApicTimer(clock, timerHz, tscHz, minPeriod, this, (atNs) => {
@@ -597,6 +603,7 @@ export class LocalApic {
    * ```
    */
   pendingVector(): number {
+    if (this.hostClock !== undefined) this.hostClock.sync!(); // a due timer is pending now
     const v = this.regs.highestIrr();
     return (v & Hot.ClassMask) > this.pendingFloor ? v : Hot.NoVector;
   }
@@ -921,19 +928,24 @@ export class LocalApic {
 
   /**
    * The complete state as a self-describing snapshot (see docs/snapshots.md): the page, the
-   * latches, the timer with its armed expiry. Restore it into a LocalApic built with the same
-   * options on a clock at the snapshot's time.
+   * latches, the timer with its armed expiry, and the clock's time. Restore it into a LocalApic
+   * built with the same options.
    */
   save(): Uint8Array {
-    return encodeDevice('local-apic', LAPIC_STATE_VERSION, (w) => this.saveState(w));
+    return encodeDevice('local-apic', LAPIC_STATE_VERSION, (w) => this.saveState(w), this.timer.clockNow());
   }
 
   /**
    * Restores a snapshot made by {@link save}. Every field is checked first; on any problem a
-   * SnapshotError names the field and this APIC is left unchanged.
+   * SnapshotError names the field and this APIC is left unchanged. On a clock at another time
+   * than the snapshot's, the timer keeps its remaining time (`time: 'rebase'`, the default) or
+   * the restore throws a SnapshotError naming both times (`time: 'strict'`).
+   * @throws TypeError / RangeError for malformed options.
    */
-  restore(bytes: Uint8Array): void {
-    restoreDevice(bytes, 'local-apic', LAPIC_STATE_VERSION, (r) => this.readState(r));
+  restore(bytes: Uint8Array, opts?: RestoreOptions): void {
+    const mode = checkRestoreOptions(opts);
+    const target = { clockNs: this.timer.clockNow(), mode };
+    restoreDevice(bytes, 'local-apic', LAPIC_STATE_VERSION, (r) => this.readState(r), target);
   }
 
   /**
@@ -971,6 +983,7 @@ export class LocalApic {
     const words = r.u32s('page', this.regs.words.length);
     checkPage(r, words, modeCode, this.id, this.versionValue(), this.svrWritable());
     const esrPending = r.u32('esrPending', 0xff);
+    if ((esrPending & ~ESR_MODELLED) !== 0) r.fail('esrPending', 'bits set the model never sets');
     const sipiVector = r.i32('sipiVector', -1, 255);
     const nmi = r.bool('nmiPending');
     const smi = r.bool('smiPending');
@@ -980,7 +993,15 @@ export class LocalApic {
     const lint1 = r.bool('lint1');
     const waiting = r.bool('waitForSipi');
     const stats = STAT_KEYS.map((key) => r.uint(`stats.${key}`));
-    const applyTimer = this.timer.readState(r);
+    const now = this.timer.clockNow();
+    const applyTimer = this.timer.readState(r, {
+      version: r.version,
+      savedNs: r.time?.savedNs ?? now,
+      clockNs: r.time?.clockNs ?? now,
+      lvtMode: (words[APIC_LVT_TIMER >> 2]! & LVT_TIMER_MODE_MASK) >>> LVT_TIMER_MODE_SHIFT,
+      pageInitialCount: words[APIC_TIMER_INITIAL_COUNT >> 2]!,
+      pageDivide: words[APIC_TIMER_DIVIDE >> 2]!,
+    });
     return (rearm) => {
       this.apicBase = apicBase;
       this.modeCode = modeCode;
@@ -1144,6 +1165,7 @@ export class LocalApic {
   }
 
   private readXapic(reg: number): number {
+    if (this.hostClock !== undefined) this.hostClock.sync!();
     switch (reg) {
       case APIC_DFR:
       case APIC_ICR_LOW:
@@ -1196,6 +1218,7 @@ export class LocalApic {
   }
 
   private writeXapic(reg: number, value: number): void {
+    if (this.hostClock !== undefined) this.hostClock.sync!();
     switch (reg) {
       case APIC_ID:
         // Writable in xAPIC mode on P6 and later (KVM allows it); the bus re-reads it.
@@ -1290,6 +1313,7 @@ export class LocalApic {
    */
   readMsr(msr: number): bigint | undefined {
     checkInt('msr', msr, 0, 0xffff_ffff);
+    if (this.hostClock !== undefined) this.hostClock.sync!();
     if (msr === MSR_IA32_APIC_BASE) return this.apicBase;
     if (msr === MSR_IA32_TSC_DEADLINE) return this.timer.readDeadline();
     if (msr < MSR_X2APIC_BASE || msr > MSR_X2APIC_LAST) return undefined;
@@ -1313,6 +1337,7 @@ export class LocalApic {
   writeMsr(msr: number, value: bigint): boolean {
     checkInt('msr', msr, 0, 0xffff_ffff);
     checkU64('value', value);
+    if (this.hostClock !== undefined) this.hostClock.sync!();
     if (msr === MSR_IA32_APIC_BASE) return this.writeApicBase(value);
     if (msr === MSR_IA32_TSC_DEADLINE) {
       this.timer.writeDeadline(value);
@@ -1693,8 +1718,17 @@ function checkAcceptArgs(vector: unknown, level: unknown): void {
   checkBool('level', level);
 }
 
-/** Version of the 'local-apic' snapshot section. */
-const LAPIC_STATE_VERSION = 1;
+/**
+ * The ESR bits this model sets: illegal vectors sent or received and illegal register addresses
+ * (the checksum and accept errors belong to the serial APIC bus, which the model does not have).
+ */
+const ESR_MODELLED = ESR_SEND_ILLEGAL_VECTOR | ESR_RECEIVE_ILLEGAL_VECTOR | ESR_ILLEGAL_REGISTER;
+
+/**
+ * Version of the 'local-apic' snapshot section (also a Platform's 'lapic.N'). 2: the timer's
+ * time offset (a rebased restore); version 1 sections still restore.
+ */
+export const LAPIC_STATE_VERSION = 2;
 
 /** The counters in LocalApicStats, in snapshot order. */
 const STAT_KEYS = [
@@ -1736,15 +1770,70 @@ function checkPage(r: StateReader, words: Uint32Array, mode: number, id: number,
   if (word(APIC_PPR) !== ppr) r.fail('page', `PPR ${word(APIC_PPR)} is inconsistent with TPR and ISR (expected ${ppr})`);
   if (word(APIC_VERSION) !== version) r.fail('page', `version register ${word(APIC_VERSION)} is not ${version}`);
   if ((word(APIC_SVR) & ~svrMask) !== 0) r.fail('page', 'SVR has reserved bits set');
+  const swEnabled = (word(APIC_SVR) & SVR_APIC_ENABLE) !== 0;
   for (let i = 0; i < LVT_COUNT; i++) {
     const off = LVT_OFFSETS[i]!;
-    if ((word(off) & ~(LVT_WRITABLE[i]! | LVT_REMOTE_IRR)) !== 0) r.fail('page', `LVT at 0x${off.toString(16)} has reserved bits set`);
+    const lvt = word(off);
+    // Remote IRR is LINT0/LINT1's only, and only while the entry is level-triggered.
+    const lint = i === LvtIndex.Lint0 || i === LvtIndex.Lint1;
+    const remoteIrr = lint && (lvt & LVT_TRIGGER_LEVEL) !== 0 ? LVT_REMOTE_IRR : 0;
+    if ((lvt & ~(LVT_WRITABLE[i]! | remoteIrr)) !== 0) r.fail('page', `LVT at 0x${off.toString(16)} has reserved bits set`);
+    // SDM "Spurious-Interrupt Vector Register": while software-disabled every LVT stays masked.
+    if (!swEnabled && (lvt & LVT_MASKED) === 0) r.fail('page', `LVT at 0x${off.toString(16)} is unmasked while the APIC is software-disabled`);
   }
+  checkOtherWords(r, words, mode, id);
   if (mode === MODE_X2APIC && word(APIC_ID) !== id) r.fail('page', 'x2APIC ID register does not match the APIC ID');
   if (mode !== MODE_X2APIC && (word(APIC_ID) & 0x00ff_ffff) !== 0) r.fail('page', 'xAPIC ID register has reserved bits set');
   if (mode !== MODE_X2APIC && (word(APIC_DFR) & DFR_RESERVED_ONES) !== DFR_RESERVED_ONES) r.fail('page', 'DFR reserved bits must read as ones');
-  if (word(APIC_ESR) > ESR_VALID_BITS) r.fail('page', 'ESR has undefined bits set');
+  if ((word(APIC_ESR) & ~ESR_MODELLED) !== 0) r.fail('page', 'ESR has bits set the model never sets');
+  // A globally disabled APIC was reset (SDM "Local APIC Status and Location"): nothing requested
+  // or in service.
+  if (mode === MODE_DISABLED) {
+    for (let i = 0; i < 8; i++) {
+      if (word(APIC_IRR + i * APIC_REG_STRIDE) !== 0 || word(APIC_ISR + i * APIC_REG_STRIDE) !== 0) r.fail('page', 'IRR or ISR bits set in a disabled APIC');
+    }
+  }
 }
+
+/**
+ * The bits each remaining page word can hold (SDM "Local APIC Register Address Map"): LDR and the
+ * ICR within their fields (x2APIC: LDR derived from the ID, a 32-bit ICR destination), and every
+ * register the model never stores (APR, EOI, RRD, current count, SELF IPI) and every unused word
+ * zero.
+ */
+function checkOtherWords(r: StateReader, words: Uint32Array, mode: number, id: number): void {
+  const x2 = mode === MODE_X2APIC;
+  const ldr = words[APIC_LDR >> 2]!;
+  if (x2) {
+    const derived = ((id >>> X2APIC_CLUSTER_ID_SHIFT) << X2APIC_CLUSTER_SHIFT) | (1 << (id & X2APIC_LOGICAL_ID_MASK));
+    if (ldr !== derived >>> 0) r.fail('page', `x2APIC LDR ${ldr} is not the one derived from the ID (${derived >>> 0})`);
+  } else if ((ldr & ~(XAPIC_ID_MASK << LDR_XAPIC_SHIFT)) !== 0) {
+    r.fail('page', 'LDR has reserved bits set');
+  }
+  if ((words[APIC_ICR_LOW >> 2]! & ~ICR_LOW_WRITABLE) !== 0) r.fail('page', 'ICR low has reserved or read-only bits set');
+  if (!x2 && (words[APIC_ICR_HIGH >> 2]! & ~ICR_HIGH_WRITABLE) !== 0) r.fail('page', 'ICR high has reserved bits set');
+  for (let i = 0; i < words.length; i++) {
+    if (words[i] !== 0 && !STORED_WORDS.has(i << 2)) r.fail('page', `offset 0x${(i << 2).toString(16)} holds ${words[i]}, which no register can`);
+  }
+}
+
+/** Page offsets the model stores a value at (every other word of the page stays 0). */
+const STORED_WORDS: ReadonlySet<number> = new Set([
+  APIC_ID,
+  APIC_VERSION,
+  APIC_TPR,
+  APIC_PPR,
+  APIC_LDR,
+  APIC_DFR,
+  APIC_SVR,
+  APIC_ESR,
+  APIC_ICR_LOW,
+  APIC_ICR_HIGH,
+  APIC_TIMER_INITIAL_COUNT,
+  APIC_TIMER_DIVIDE,
+  ...LVT_OFFSETS,
+  ...Array.from({ length: 24 }, (_, i) => APIC_ISR + i * APIC_REG_STRIDE),
+]);
 
 /** Priority class (bits 7:4) of a vector, 0 for "none" (-1). */
 function classOf(vector: number): number {

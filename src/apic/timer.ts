@@ -93,8 +93,18 @@ export class ApicTimer {
   private expiryLag = 0;
   private deadline = 0n;
   private eventId = 0;
-  /** When the armed event fires (valid while eventId !== 0). */
+  /**
+   * When the armed expiry is due, in timer time (valid while eventId !== 0). A periodic reload
+   * starts from this due time, not from when the clock ran the callback, so a clock that runs
+   * callbacks late cannot make the period drift.
+   */
   private eventAt = 0;
+  /**
+   * Timer time minus clock time. 0 unless a snapshot was restored onto a clock at another time
+   * (rebase): the timer's times, its count and its TSC then continue from the snapshot's, the way
+   * KVM keeps a migrated guest's TSC with a TSC offset.
+   */
+  private timeOffset = 0;
   private readonly fireCallback: () => void;
   /** ns per timer-input tick as the reduced fraction nsNum / nsDen (exact arithmetic). */
   private readonly nsNum: number;
@@ -163,7 +173,7 @@ export class ApicTimer {
       this.counting = false;
       return;
     }
-    this.startCounting(this.clock.now(), 0, this.initialCount, true);
+    this.startCounting(this.now(), 0, this.initialCount, true);
   }
 
   readInitialCount(): number {
@@ -191,7 +201,7 @@ export class ApicTimer {
     if (!this.counting || current === 0) return;
     this.disarm();
     // The rest of the count runs at the new rate at its real length (no minimum-period clamp).
-    this.startCounting(this.clock.now(), 0, current, false);
+    this.startCounting(this.now(), 0, current, false);
   }
 
   readDivide(): number {
@@ -200,7 +210,7 @@ export class ApicTimer {
 
   /** The TSC at the current virtual time. */
   readTsc(): bigint {
-    return BigInt(mulDivFloor(this.clock.now(), this.tscNum, this.tscDen));
+    return BigInt(mulDivFloor(this.now(), this.tscNum, this.tscDen));
   }
 
   /** IA32_TSC_DEADLINE read: 0 outside TSC-deadline mode or once the deadline fired. */
@@ -215,15 +225,19 @@ export class ApicTimer {
     this.deadline = value;
     if (value === 0n) return;
     // The first nanosecond at which floor(ns * tscHz / 1e9) >= deadline.
-    const num = BigInt(this.tscDen);
-    const den = BigInt(this.tscNum);
-    const big = (value * num + den - 1n) / den;
-    const now = this.clock.now();
-    if (big <= BigInt(now)) {
+    const due = this.deadlineDue(value);
+    const now = this.now();
+    if (due <= now) {
+      this.eventAt = now; // due now: fire() reads the due time
       this.fire();
       return;
     }
-    if (big <= BigInt(MAX_NS)) this.arm(Number(big));
+    this.arm(due);
+  }
+
+  /** The clock's time (not the timer's: see timeOffset). */
+  clockNow(): number {
+    return this.clock.now();
   }
 
   /** True while an expiry is scheduled. */
@@ -241,20 +255,8 @@ export class ApicTimer {
     this.baseNs = now;
     this.baseLag = lag;
     this.countAtBase = count;
-    // From the base instant to 0 takes count * divisor * nsNum / nsDen ns = (q * nsDen + r) / nsDen.
-    const tickFine = this.divisor * this.nsNum;
-    const q = mulDivFloor(count, tickFine, this.nsDen);
-    const r = mulMod(count, tickFine, this.nsDen);
-    // Measured from `now` (lag later than the base instant), 0 is reached after
-    // (q * nsDen + r - lag) / nsDen ns; its ceiling and the lag of that whole ns after the instant:
-    let delay: number;
-    if (r > lag) {
-      delay = q + 1;
-      this.expiryLag = this.nsDen - r + lag;
-    } else {
-      delay = q;
-      this.expiryLag = lag - r;
-    }
+    let delay = this.delayToZero(count, lag);
+    this.expiryLag = this.lagAtZero;
     if (clamp && this.mode === TimerMode.Periodic && delay < this.minPeriodNs) {
       // Delayed expiry: the next period restarts from the delivery time itself.
       delay = this.minPeriodNs;
@@ -263,11 +265,45 @@ export class ApicTimer {
     this.arm(now + delay);
   }
 
+  /** Set by {@link delayToZero}: the lag of the expiry's whole ns after the exact zero instant. */
+  private lagAtZero = 0;
+
+  /**
+   * Whole ns from a base (the exact instant `lag / nsDen` ns before it) until `count` divided
+   * ticks have run out, rounded up; leaves the rounding's lag in `lagAtZero` (no allocation).
+   */
+  private delayToZero(count: number, lag: number): number {
+    // From the base instant to 0 takes count * divisor * nsNum / nsDen ns = (q * nsDen + r) / nsDen.
+    const tickFine = this.divisor * this.nsNum;
+    const q = mulDivFloor(count, tickFine, this.nsDen);
+    const r = mulMod(count, tickFine, this.nsDen);
+    // Measured from the base (lag later than the exact instant), 0 is reached after
+    // (q * nsDen + r - lag) / nsDen ns; its ceiling and the lag of that whole ns after the instant:
+    if (r > lag) {
+      this.lagAtZero = this.nsDen - r + lag;
+      return q + 1;
+    }
+    this.lagAtZero = lag - r;
+    return q;
+  }
+
+  /**
+   * Arms the expiry due at timer time `atNs`. A due time the clock has already passed (a periodic
+   * timer whose callback ran more than a period late) is scheduled at the clock's now: the
+   * expiry is late, but the due time and so the period grid stay exact.
+   */
   private arm(atNs: number): void {
     if (atNs > MAX_NS) return;
     this.eventAt = atNs;
-    this.eventId = this.clock.schedule(atNs, this.fireCallback);
-    if (this.onArm !== undefined) this.onArm(atNs);
+    const clockNow = this.clock.now();
+    const at = atNs - this.timeOffset;
+    this.eventId = this.clock.schedule(at > clockNow ? at : clockNow, this.fireCallback);
+    if (this.onArm !== undefined) this.onArm(atNs - this.timeOffset);
+  }
+
+  /** The timer's time: the clock's, plus the offset a rebasing restore leaves. */
+  private now(): number {
+    return this.clock.now() + this.timeOffset;
   }
 
   private disarm(): void {
@@ -282,7 +318,8 @@ export class ApicTimer {
     if (this.mode === TimerMode.TscDeadline) {
       this.deadline = 0n;
     } else if (this.mode === TimerMode.Periodic && this.initialCount !== 0) {
-      this.startCounting(this.clock.now(), this.expiryLag, this.initialCount, true);
+      // Reload from the due time, never from the clock's now (a late callback must not drift).
+      this.startCounting(this.eventAt, this.expiryLag, this.initialCount, true);
     } else {
       this.counting = false;
     }
@@ -291,54 +328,163 @@ export class ApicTimer {
   }
 
   /**
-   * Writes the timer state (the armed event as its time and original id).
+   * Writes the timer state (the armed event as its due time and original id). Times are timer
+   * times; the offset to the clock comes last (section version 2).
    * @internal
    */
   saveState(w: StateWriter): void {
     w.u8(this.mode).u32(this.initialCount).u8(this.dcr).bool(this.counting);
     w.uint(this.baseNs).uint(this.baseLag).uint(this.countAtBase).uint(this.expiryLag).u64(this.deadline);
     w.bool(this.eventId !== 0).uint(this.eventId !== 0 ? this.eventAt : 0).uint(this.eventId);
+    w.int(this.timeOffset);
   }
 
   /**
-   * Reads a timer state written by {@link saveState}, checking every field, and returns a
-   * function that applies it (so a failed restore changes nothing).
+   * Reads a timer state written by {@link saveState}, checks every field against what the timer
+   * can reach (docs/snapshots.md, "Hostile input") and returns a function that applies it, so a
+   * failed restore changes nothing. `t` says when the snapshot was taken and how far to move it.
    * @internal
    */
-  readState(r: StateReader): (rearm: Rearm) => void {
-    const mode = r.u8('timer.mode', 3);
-    const initialCount = r.u32('timer.initialCount');
-    const dcr = r.u8('timer.divide', 0xff);
-    if ((dcr & ~TIMER_DIVIDE_WRITABLE) !== 0) r.fail('timer.divide', `reserved bits set in ${dcr}`);
-    const counting = r.bool('timer.counting');
-    const baseNs = r.uint('timer.baseNs');
-    const baseLag = r.uint('timer.baseLag');
-    const countAtBase = r.uint('timer.countAtBase', 0xffff_ffff);
-    const expiryLag = r.uint('timer.expiryLag');
-    if (baseLag >= this.nsDen && baseLag !== 0) r.fail('timer.baseLag', `must be below ${this.nsDen}`);
-    if (expiryLag >= this.nsDen && expiryLag !== 0) r.fail('timer.expiryLag', `must be below ${this.nsDen}`);
-    const deadline = r.u64('timer.deadline');
-    const armed = r.bool('timer.armed');
-    const eventAt = r.uint('timer.eventAt');
-    const order = r.uint('timer.eventOrder');
+  readState(r: StateReader, t: TimerRestore): (rearm: Rearm) => void {
+    const s = readTimerFields(r, t.version);
+    const savedOffset = s.timeOffset;
+    // The timer's time when the snapshot was taken.
+    const savedNow = t.savedNs + savedOffset;
+    if (savedNow < 0 || savedNow > MAX_NS) r.fail('timer.timeOffset', `puts the timer's time at ${savedNow} ns`);
+    this.checkFields(r, s, t, savedNow);
+    // A rebase moves the clock under the timer: keep the timer's time (and its TSC) continuous.
+    const offset = savedOffset + t.savedNs - t.clockNs;
     return (rearm) => {
       this.disarm();
-      this.mode = mode;
-      this.initialCount = initialCount;
-      this.dcr = dcr;
-      this.divisor = timerDivisor(dcr);
-      this.counting = counting;
-      this.baseNs = baseNs;
-      this.baseLag = baseLag;
-      this.countAtBase = countAtBase;
-      this.expiryLag = expiryLag;
-      this.deadline = deadline;
-      if (armed) rearm(eventAt, order, () => this.arm(Math.max(eventAt, this.clock.now())));
+      this.timeOffset = offset;
+      this.mode = s.mode;
+      this.initialCount = s.initialCount;
+      this.dcr = s.dcr;
+      this.divisor = timerDivisor(s.dcr);
+      this.counting = s.counting;
+      this.baseNs = s.baseNs;
+      this.baseLag = s.baseLag;
+      this.countAtBase = s.countAtBase;
+      this.expiryLag = s.expiryLag;
+      this.deadline = s.deadline;
+      // An expiry already due (a clock that ran it late) fires as soon as the clock runs.
+      if (s.armed) rearm(s.eventAt - offset, s.order, () => this.arm(s.eventAt));
     };
+  }
+
+  /**
+   * The consistency rules of a restored timer (each one a state the guest cannot reach
+   * otherwise). `savedNow` is the timer's time at the snapshot.
+   */
+  private checkFields(r: StateReader, s: TimerFields, t: TimerRestore, savedNow: number): void {
+    if (s.mode !== t.lvtMode) r.fail('timer.mode', `mode ${s.mode} differs from the LVT timer entry's ${t.lvtMode}`);
+    const deadlineMode = s.mode === TimerMode.TscDeadline;
+    // SDM: TMICT reads 0 in TSC-deadline mode; the page mirrors what TMICT and TDCR read.
+    if (t.pageInitialCount !== (deadlineMode ? 0 : s.initialCount)) r.fail('timer.initialCount', `differs from the page's TMICT ${t.pageInitialCount}`);
+    if (t.pageDivide !== s.dcr) r.fail('timer.divide', `differs from the page's TDCR ${t.pageDivide}`);
+    if ((s.baseLag >= this.nsDen && s.baseLag !== 0) || s.baseLag < 0) r.fail('timer.baseLag', `must be below ${this.nsDen}`);
+    if (s.expiryLag >= this.nsDen && s.expiryLag !== 0) r.fail('timer.expiryLag', `must be below ${this.nsDen}`);
+    if (deadlineMode) {
+      // Entering TSC-deadline mode clears TMICT and stops the count (SDM, KVM).
+      if (s.counting || s.initialCount !== 0) r.fail('timer.counting', 'a TSC-deadline timer does not count down');
+      const due = this.deadlineDue(s.deadline);
+      const armable = s.deadline !== 0n && due <= MAX_NS;
+      if (s.armed !== armable) r.fail('timer.armed', armable ? 'a pending TSC deadline is not armed' : 'armed without a TSC deadline');
+      if (s.armed && s.eventAt !== due) r.fail('timer.eventAt', `${s.eventAt} is not the TSC deadline's time ${due}`);
+      return;
+    }
+    // Outside TSC-deadline mode IA32_TSC_DEADLINE reads 0 and ignores writes (SDM).
+    if (s.deadline !== 0n) r.fail('timer.deadline', 'set outside TSC-deadline mode');
+    if (!s.counting) {
+      if (s.armed) r.fail('timer.armed', 'armed while not counting');
+      return;
+    }
+    // SDM "APIC Timer": the count runs down from TMICT, so it is never above it, and a count of
+    // 0 stops the timer.
+    if (s.initialCount === 0) r.fail('timer.initialCount', 'is 0 while counting');
+    if (s.countAtBase === 0 || s.countAtBase > s.initialCount) {
+      r.fail('timer.countAtBase', `${s.countAtBase} is not in 1..${s.initialCount} (the initial count)`);
+    }
+    if (s.baseNs > savedNow) r.fail('timer.baseNs', `${s.baseNs} is after the snapshot's time ${savedNow}`);
+    const divisor = timerDivisor(s.dcr);
+    const saved = this.divisor;
+    this.divisor = divisor; // delayToZero reads it; restored below, before any check can throw
+    const delay = this.delayToZero(s.countAtBase, s.baseLag);
+    const lag = this.lagAtZero;
+    this.divisor = saved;
+    const due = s.baseNs + delay;
+    // A full period may have been stretched to the minimum period (then it restarts with lag 0).
+    const clamped = delay < this.minPeriodNs && s.eventAt === s.baseNs + this.minPeriodNs && s.expiryLag === 0;
+    if (!clamped && (s.eventAt !== due || s.expiryLag !== lag) && s.armed) {
+      r.fail('timer.eventAt', `${s.eventAt} is not when the count reaches 0 (${due})`);
+    }
+    if (!clamped && s.armed !== (due <= MAX_NS)) r.fail('timer.armed', s.armed ? 'armed beyond the last schedulable time' : 'counting but not armed');
+  }
+
+  /** The first ns at which the TSC reaches `deadline` (MAX_NS + 1 when beyond the last ns). */
+  private deadlineDue(deadline: bigint): number {
+    const num = BigInt(this.tscDen);
+    const den = BigInt(this.tscNum);
+    const big = (deadline * num + den - 1n) / den;
+    return big <= BigInt(MAX_NS) ? Number(big) : MAX_NS + 1;
   }
 
   /** Whole divided ticks since the base instant: floor(((now - baseNs) * nsDen + lag) / tickFine). */
   private ticksSince(): number {
-    return mulAddDivFloor(this.clock.now() - this.baseNs, this.nsDen, this.baseLag, this.nsNum * this.divisor);
+    return mulAddDivFloor(this.now() - this.baseNs, this.nsDen, this.baseLag, this.nsNum * this.divisor);
   }
+}
+
+/** What a timer restore needs to know beyond its own fields. */
+export interface TimerRestore {
+  /** Version of the section being read (1 = before the time offset was stored). */
+  readonly version: number;
+  /** The clock's time when the snapshot was taken. */
+  readonly savedNs: number;
+  /** The target clock's time now. */
+  readonly clockNs: number;
+  /** The mode bits of the LVT timer entry in the restored page. */
+  readonly lvtMode: number;
+  /** The TMICT and TDCR words of the restored page. */
+  readonly pageInitialCount: number;
+  readonly pageDivide: number;
+}
+
+interface TimerFields {
+  mode: number;
+  initialCount: number;
+  dcr: number;
+  counting: boolean;
+  baseNs: number;
+  baseLag: number;
+  countAtBase: number;
+  expiryLag: number;
+  deadline: bigint;
+  armed: boolean;
+  eventAt: number;
+  order: number;
+  timeOffset: number;
+}
+
+/** Reads the timer's fields in {@link ApicTimer.saveState} order, checking each one's range. */
+function readTimerFields(r: StateReader, version: number): TimerFields {
+  const mode = r.u8('timer.mode', 3);
+  const initialCount = r.u32('timer.initialCount');
+  const dcr = r.u8('timer.divide', 0xff);
+  if ((dcr & ~TIMER_DIVIDE_WRITABLE) !== 0) r.fail('timer.divide', `reserved bits set in ${dcr}`);
+  return {
+    mode,
+    initialCount,
+    dcr,
+    counting: r.bool('timer.counting'),
+    baseNs: r.uint('timer.baseNs'),
+    baseLag: r.uint('timer.baseLag'),
+    countAtBase: r.uint('timer.countAtBase', 0xffff_ffff),
+    expiryLag: r.uint('timer.expiryLag'),
+    deadline: r.u64('timer.deadline'),
+    armed: r.bool('timer.armed'),
+    eventAt: r.uint('timer.eventAt'),
+    order: r.uint('timer.eventOrder'),
+    timeOffset: version >= 2 ? r.int('timer.timeOffset') : 0,
+  };
 }

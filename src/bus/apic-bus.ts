@@ -197,7 +197,8 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
   readState(r: StateReader): () => void {
     const n = r.u32('apics');
     if (n !== this.list.length) r.fail('apics', `snapshot has ${n} local APICs, this bus ${this.list.length}`);
-    const rotor = r.uint('rotor');
+    // The rotor is one past the last lowest-priority winner: 0..n.
+    const rotor = r.uint('rotor', n);
     const stats = BUS_STAT_KEYS.map((key) => r.uint(`stats.${key}`));
     const counts: number[] = [];
     for (let i = 0; i < 2 * n; i++) counts.push(r.uint('ipiCounts'));

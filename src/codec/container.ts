@@ -21,17 +21,49 @@
  */
 import { SnapshotError } from '../errors.js';
 import { crc32 } from './crc32.js';
-import { RearmQueue, StateReader, StateWriter, type Rearm } from './state.js';
+import { RearmQueue, StateReader, StateWriter, type Rearm, type RestoreTime } from './state.js';
 
 /** "IRQS" in little-endian byte order. */
 export const SNAPSHOT_MAGIC = 0x53515249;
 export const FORMAT_MAJOR = 1;
-export const FORMAT_MINOR = 0;
+/**
+ * 1: snapshots carry their virtual time in an optional 'time' section (readers of 1.0 skip it);
+ * the 'local-apic' section is version 2 (the timer's time offset).
+ */
+export const FORMAT_MINOR = 1;
 /** The library version written into snapshots (kept equal to package.json by a test). */
 export const LIBRARY_VERSION = '0.1.0';
 
 const FLAG_OPTIONAL = 1;
 const MAX_SECTIONS = 4096;
+/** The optional section that holds a snapshot's virtual time (u64 ns). */
+export const TIME_SECTION = 'time';
+const TIME_SECTION_VERSION = 1;
+
+/** How a restore treats a snapshot taken at another virtual time than the target clock's. */
+export type TimeMode = 'rebase' | 'strict';
+
+/** Options of every device's and the platform's `restore()`. */
+export interface RestoreOptions {
+  /**
+   * `'rebase'` (default): move every armed timer and deferred event by the difference between
+   * the target clock and the snapshot's time, so each keeps its remaining time (a fresh process
+   * whose clock starts at 0 can restore). `'strict'`: throw a SnapshotError naming both times
+   * unless the target clock shows the snapshot's time.
+   */
+  time?: TimeMode;
+}
+
+/** What {@link inspectSnapshot} tells without restoring. */
+export interface SnapshotInfo {
+  kind: string;
+  formatMajor: number;
+  formatMinor: number;
+  libraryVersion: string;
+  /** The virtual time (ns) the snapshot was taken at; undefined for snapshots without one. */
+  timeNs: number | undefined;
+  sections: SectionInfo[];
+}
 
 export interface Section {
   name: string;
@@ -49,12 +81,33 @@ export interface SectionInfo {
 
 /** A decoded envelope. */
 export class SnapshotContainer {
+  /** The virtual time the snapshot was taken at (undefined: made before format 1.1). */
+  readonly timeNs: number | undefined;
+  private restoreTime: RestoreTime | undefined = undefined;
+
   constructor(
     readonly kind: string,
     readonly formatMinor: number,
     readonly libraryVersion: string,
     private readonly sections: ReadonlyMap<string, Section>,
-  ) {}
+    readonly formatMajor = FORMAT_MAJOR,
+  ) {
+    this.timeNs = readTime(sections.get(TIME_SECTION));
+  }
+
+  /**
+   * Sets the target clock's time for the readers opened after this: each then carries the
+   * snapshot's time and the target's (see RestoreTime). A snapshot without a time is taken to
+   * be at the target's time (what restoring one always required).
+   * @throws SnapshotError in `strict` mode when the times differ, naming both.
+   */
+  setTarget(clockNs: number, mode: TimeMode): void {
+    const saved = this.timeNs ?? clockNs;
+    if (mode === 'strict' && saved !== clockNs) {
+      throw new SnapshotError(`snapshot was taken at virtual time ${saved} ns but the target clock is at ${clockNs} ns (time: 'strict')`);
+    }
+    this.restoreTime = { savedNs: saved, clockNs };
+  }
 
   /** Name, version, flags and length of every section, in order. */
   list(): SectionInfo[] {
@@ -75,7 +128,7 @@ export class SnapshotContainer {
     if (s.version > maxVersion) {
       throw new SnapshotError(`snapshot section '${name}' has version ${s.version}; this library reads up to ${maxVersion}`);
     }
-    return new StateReader(s.payload, name);
+    return new StateReader(s.payload, name, s.version, this.restoreTime);
   }
 
   /** The version of a section (it must exist). */
@@ -96,11 +149,27 @@ export class SnapshotContainer {
   }
 }
 
-/** Builds a snapshot from sections. */
-export function encodeSnapshot(kind: string, sections: readonly Section[]): Uint8Array {
+/** The payload of a 'time' section, checked; undefined without one. */
+function readTime(s: Section | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  if (s.version > TIME_SECTION_VERSION) {
+    throw new SnapshotError(`snapshot section '${TIME_SECTION}' has version ${s.version}; this library reads up to ${TIME_SECTION_VERSION}`);
+  }
+  const r = new StateReader(s.payload, TIME_SECTION, s.version);
+  const t = r.uint('timeNs');
+  r.end();
+  return t;
+}
+
+/**
+ * Builds a snapshot from sections; `timeNs`, the virtual time it is taken at, goes first as the
+ * optional 'time' section (omitted for devices without a clock).
+ */
+export function encodeSnapshot(kind: string, sections: readonly Section[], timeNs?: number): Uint8Array {
+  const all = timeNs === undefined ? sections : [timeSection(timeNs), ...sections];
   const w = new StateWriter();
-  w.u32(SNAPSHOT_MAGIC).u16(FORMAT_MAJOR).u16(FORMAT_MINOR).str(LIBRARY_VERSION).str(kind).u32(sections.length);
-  for (const s of sections) {
+  w.u32(SNAPSHOT_MAGIC).u16(FORMAT_MAJOR).u16(FORMAT_MINOR).str(LIBRARY_VERSION).str(kind).u32(all.length);
+  for (const s of all) {
     w.str(s.name).u16(s.version).u16(s.optional ? FLAG_OPTIONAL : 0).u32(s.payload.length).bytes(s.payload);
   }
   const body = w.finish();
@@ -145,7 +214,11 @@ export function decodeSnapshot(bytes: Uint8Array, expectedKind?: string): Snapsh
     sections.set(name, { name, version, optional: (flags & FLAG_OPTIONAL) !== 0, payload });
   }
   r.end();
-  return new SnapshotContainer(kind, minor, libraryVersion, sections);
+  return new SnapshotContainer(kind, minor, libraryVersion, sections, major);
+}
+
+function timeSection(timeNs: number): Section {
+  return { name: TIME_SECTION, version: TIME_SECTION_VERSION, optional: true, payload: new StateWriter().uint(timeNs).finish() };
 }
 
 /** Lists the sections of a snapshot without restoring it. */
@@ -153,11 +226,49 @@ export function listSections(bytes: Uint8Array): SectionInfo[] {
   return decodeSnapshot(bytes).list();
 }
 
-/** A one-section snapshot of a single device (the per-device save()). */
-export function encodeDevice(kind: string, version: number, write: (w: StateWriter) => void): Uint8Array {
+/**
+ * Kind, format, library version, virtual time and sections of a snapshot, without restoring it.
+ * @throws SnapshotError for anything malformed.
+ */
+export function inspectSnapshot(bytes: Uint8Array): SnapshotInfo {
+  const c = decodeSnapshot(bytes);
+  return {
+    kind: c.kind,
+    formatMajor: c.formatMajor,
+    formatMinor: c.formatMinor,
+    libraryVersion: c.libraryVersion,
+    timeNs: c.timeNs,
+    sections: c.list(),
+  };
+}
+
+/**
+ * The virtual time (ns) a snapshot was taken at, or undefined for a snapshot without one (made
+ * before format 1.1, or of a device without a clock).
+ * @throws SnapshotError for anything malformed.
+ */
+export function snapshotTime(bytes: Uint8Array): number | undefined {
+  return decodeSnapshot(bytes).timeNs;
+}
+
+/**
+ * Checks the options of a `restore()`.
+ * @throws TypeError / RangeError naming the option.
+ */
+export function checkRestoreOptions(opts: unknown): TimeMode {
+  if (opts === undefined) return 'rebase';
+  if (opts === null || typeof opts !== 'object') throw new TypeError(`options must be an object, got ${opts === null ? 'null' : typeof opts}`);
+  const time = (opts as { time?: unknown }).time;
+  if (time === undefined) return 'rebase';
+  if (time !== 'rebase' && time !== 'strict') throw new RangeError(`options.time must be 'rebase' or 'strict', got ${String(time)}`);
+  return time;
+}
+
+/** A one-section snapshot of a single device (the per-device save()), taken at `timeNs`. */
+export function encodeDevice(kind: string, version: number, write: (w: StateWriter) => void, timeNs?: number): Uint8Array {
   const w = new StateWriter();
   write(w);
-  return encodeSnapshot(kind, [{ name: kind, version, optional: false, payload: w.finish() }]);
+  return encodeSnapshot(kind, [{ name: kind, version, optional: false, payload: w.finish() }], timeNs);
 }
 
 /**
@@ -170,8 +281,9 @@ export function restoreDevice(
   kind: string,
   maxVersion: number,
   read: (r: StateReader) => (rearm: Rearm) => void,
+  target?: { clockNs: number; mode: TimeMode },
 ): void {
-  const r = decodeDevice(bytes, kind, maxVersion);
+  const r = decodeDevice(bytes, kind, maxVersion, target);
   const apply = read(r);
   r.end();
   const q = new RearmQueue();
@@ -179,9 +291,13 @@ export function restoreDevice(
   q.flush();
 }
 
-/** Opens the one section of a per-device snapshot. */
-export function decodeDevice(bytes: Uint8Array, kind: string, maxVersion: number): StateReader {
+/**
+ * Opens the one section of a per-device snapshot; `target`, for a device with a clock, is that
+ * clock's time and the restore's time mode (see {@link SnapshotContainer.setTarget}).
+ */
+export function decodeDevice(bytes: Uint8Array, kind: string, maxVersion: number, target?: { clockNs: number; mode: TimeMode }): StateReader {
   const c = decodeSnapshot(bytes, kind);
-  c.rejectUnknown((n) => n === kind);
+  c.rejectUnknown((n) => n === kind || n === TIME_SECTION);
+  if (target !== undefined) c.setTarget(target.clockNs, target.mode);
   return c.reader(kind, maxVersion);
 }

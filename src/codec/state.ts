@@ -121,15 +121,32 @@ export class StateWriter {
   }
 }
 
+/**
+ * When a snapshot being restored was taken and what time the target clock shows: a device moves
+ * its stored clock times by `clockNs - savedNs` (rebase; 0 when the times agree).
+ */
+export interface RestoreTime {
+  /** The clock's time when the snapshot was taken. */
+  readonly savedNs: number;
+  /** The target clock's time now. */
+  readonly clockNs: number;
+}
+
 /** Reads fields back, checking bounds and ranges. */
 export class StateReader {
   private readonly view: DataView;
   private pos = 0;
 
-  /** @param where the section name, used in error messages. */
+  /**
+   * @param where the section name, used in error messages.
+   * @param version the section's version (readers of older versions skip the newer fields).
+   * @param time the snapshot's time and the target clock's, when the container knows them.
+   */
   constructor(
     private readonly bytesIn: Uint8Array,
     readonly where: string,
+    readonly version = 1,
+    readonly time?: RestoreTime,
   ) {
     this.view = new DataView(bytesIn.buffer, bytesIn.byteOffset, bytesIn.byteLength);
   }

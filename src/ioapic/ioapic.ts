@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { encodeDevice, restoreDevice } from '../codec/container.js';
+import { checkRestoreOptions, encodeDevice, restoreDevice, type RestoreOptions } from '../codec/container.js';
 import type { Rearm, StateReader, StateWriter } from '../codec/state.js';
 import { DeliveryMode } from '../apic/message.js';
 import type { InterruptRouter } from '../apic/message.js';
@@ -332,14 +332,24 @@ export class IoApic {
 
   // ---- Snapshots -------------------------------------------------------------------------
 
-  /** The complete state as a snapshot (entries, wire levels, remote IRR, storm back-off). */
+  /**
+   * The complete state as a snapshot (entries, wire levels, remote IRR, storm back-off), with
+   * the clock's time when the I/O APIC has a clock.
+   */
   save(): Uint8Array {
-    return encodeDevice('ioapic', IOAPIC_STATE_VERSION, (w) => this.saveState(w));
+    return encodeDevice('ioapic', IOAPIC_STATE_VERSION, (w) => this.saveState(w), this.clock?.now());
   }
 
-  /** Restores a snapshot made by {@link save}; on a SnapshotError nothing changes. */
-  restore(bytes: Uint8Array): void {
-    restoreDevice(bytes, 'ioapic', IOAPIC_STATE_VERSION, (r) => this.readState(r));
+  /**
+   * Restores a snapshot made by {@link save}; on a SnapshotError nothing changes. A deferred
+   * delivery keeps its remaining time on a clock at another time (`time: 'rebase'`, the
+   * default) or the restore throws a SnapshotError naming both times (`time: 'strict'`).
+   * @throws TypeError / RangeError for malformed options.
+   */
+  restore(bytes: Uint8Array, opts?: RestoreOptions): void {
+    const mode = checkRestoreOptions(opts);
+    const target = this.clock === undefined ? undefined : { clockNs: this.clock.now(), mode };
+    restoreDevice(bytes, 'ioapic', IOAPIC_STATE_VERSION, (r) => this.readState(r), target);
   }
 
   /**
@@ -369,18 +379,36 @@ export class IoApic {
     const generation = r.uint('generation');
     const low = r.u32s('entries.low', pins);
     const high = r.u32s('entries.high', pins);
+    for (let pin = 0; pin < pins; pin++) checkEntry(r, pin, low[pin]!);
     const wire = r.u8s('wire', pins, 1);
     const delivered = r.u8s('deliveredVector', pins);
     const streak = r.u32s('stormStreak', pins);
+    for (let pin = 0; pin < pins; pin++) {
+      // The streak counts up to the threshold and no further (storm guard, docs/ioapic.md).
+      if (streak[pin]! > this.stormThreshold) r.fail('stormStreak', `pin ${pin}: ${streak[pin]} is above the threshold ${this.stormThreshold}`);
+    }
+    const now = this.clock?.now() ?? 0;
+    const saved = r.time?.savedNs ?? now;
+    const shift = (r.time?.clockNs ?? now) - saved;
     const deadlines = new Float64Array(pins);
     for (let pin = 0; pin < pins; pin++) {
       const d = r.int('stormDeadline', NO_DEADLINE, MAX_TIME_NS);
-      deadlines[pin] = d;
       const pending = (low[pin]! & RTE_DELIVERY_STATUS) !== 0;
       if (pending !== (d !== NO_DEADLINE)) r.fail('stormDeadline', `pin ${pin}: delivery status and the deferred delivery disagree`);
+      if (d === NO_DEADLINE) {
+        deadlines[pin] = d;
+        continue;
+      }
+      if (this.clock === undefined) r.fail('stormDeadline', `pin ${pin}: a deferred delivery on an I/O APIC without a clock`);
+      // A deferral is set stormDelayNs ahead of its time: never further from the snapshot's time.
+      if (d > saved + this.stormDelayNs) r.fail('stormDeadline', `pin ${pin}: ${d} is more than the storm delay after the snapshot's time ${saved}`);
+      // Rebase; a deferral the clock already passed (it ran late) is due at once.
+      deadlines[pin] = Math.max(d + shift, now);
     }
     const order = r.uint('stormTimerOrder');
     const stats = IOAPIC_STAT_KEYS.map((key) => r.uint(`stats.${key}`));
+    // Every unaccepted delivery was a delivery first.
+    if (stats[1]! > stats[0]!) r.fail('stats.unaccepted', `${stats[1]} is above deliveries ${stats[0]}`);
     return (rearm) => {
       this.cancelStormTimer();
       this.ioregsel = ioregsel;
@@ -659,6 +687,18 @@ export class IoApic {
 }
 
 // ---- Entry semantics ---------------------------------------------------------------------
+
+/**
+ * The read-only bits of a restored redirection entry must be ones the I/O APIC could have set
+ * (82093AA §3.2.4): remote IRR and delivery status (a deferred level re-delivery) only on a
+ * level-triggered entry, since switching an entry to edge clears both. Reserved bits are stored
+ * as the guest wrote them, so any value is possible there.
+ */
+function checkEntry(r: StateReader, pin: number, low: number): void {
+  if ((low & RTE_TRIGGER_LEVEL) === 0 && (low & RTE_LOW_READ_ONLY) !== 0) {
+    r.fail('entries.low', `pin ${pin}: remote IRR or delivery status set on an edge-triggered entry`);
+  }
+}
 
 /**
  * Whether the entry behaves level-triggered. SMI and ExtINT require edge mode, and NMI and INIT

@@ -674,7 +674,7 @@ export class Machine {
     section('checker', (w) => this.checker.saveState(w));
     section('nested', (w) => this.nested.saveState(w));
     section('trace', (w) => this.trace.saveState(w), true);
-    return encodeSnapshot('machine', sections);
+    return encodeSnapshot('machine', sections, this.scheduler.now());
   }
 
   /**
@@ -696,6 +696,9 @@ export class Machine {
       throw new SnapshotError(`snapshot section 'machine', field 'options': ${e instanceof Error ? e.message : String(e)}`);
     }
     m.scheduler.advanceTo(time);
+    // The machine's own scheduler is at the snapshot's time: nothing is rebased.
+    if (c.timeNs !== undefined && c.timeNs !== time) throw new SnapshotError(`snapshot section 'time' says ${c.timeNs} ns, section 'machine' ${time} ns`);
+    c.setTarget(time, 'strict');
     m.prng.state = prngState;
     m.restoreSections(c);
     return m;

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { decodeDevice, encodeDevice } from '../codec/container.js';
+import { checkRestoreOptions, decodeDevice, encodeDevice, type RestoreOptions } from '../codec/container.js';
 import type { StateReader, StateWriter } from '../codec/state.js';
 import { checkBool, checkInt } from '../errors.js';
 import { Pic8259 } from './pic8259.js';
@@ -303,8 +303,14 @@ export class PicPair {
     return encodeDevice('pic', PIC_STATE_VERSION, (w) => this.saveState(w));
   }
 
-  /** Restores a snapshot made by {@link save}; on a SnapshotError nothing changes. */
-  restore(bytes: Uint8Array): void {
+  /**
+   * Restores a snapshot made by {@link save}; on a SnapshotError nothing changes. The 8259A pair
+   * has no timed state, so `opts.time` (accepted for uniformity with the other devices) has
+   * nothing to rebase.
+   * @throws TypeError / RangeError for malformed options.
+   */
+  restore(bytes: Uint8Array, opts?: RestoreOptions): void {
+    checkRestoreOptions(opts);
     const r = decodeDevice(bytes, 'pic', PIC_STATE_VERSION);
     const apply = this.readState(r);
     r.end();
@@ -327,10 +333,19 @@ export class PicPair {
    * @internal
    */
   readState(r: StateReader): () => void {
-    const master = this.master.readState(r, 'master');
-    const slave = this.slave.readState(r, 'slave');
+    const master = this.master.readState(r, 'master', P.ElcrMasterWritable);
+    const slave = this.slave.readState(r, 'slave', P.ElcrSlaveWritable);
     const irq2 = r.bool('irq2');
     const output = r.bool('output');
+    // The wiring must agree with the chips' state: master IR2 = slave INT OR the IRQ2 wire, and
+    // the pair's output = the master's INT. Resolve both on scratch chips to check.
+    const m = new Pic8259({ role: 'master', icw3: PC_MASTER_ICW3 });
+    const s = new Pic8259({ role: 'slave', icw3: PC_SLAVE_ICW3 });
+    master(m);
+    slave(s);
+    const ir2 = (m.lines & (1 << P.CascadeIr)) !== 0;
+    if (ir2 !== (irq2 || s.output)) r.fail('master.lines', `IR2 is ${ir2} but the slave's INT is ${s.output} and IRQ2 ${irq2}`);
+    if (output !== m.output) r.fail('output', `is ${output} but the master's INT is ${m.output}`);
     return () => {
       master();
       slave();

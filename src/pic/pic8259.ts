@@ -199,10 +199,11 @@ export class Pic8259 {
   }
 
   /**
-   * Reads and checks a chip state; returns the function that applies it.
+   * Reads and checks a chip state; returns the function that applies it. `elcrWritable`: the
+   * ELCR bits the board implements for this chip (PicPair: IRQ0-2 and IRQ8/13 are always edge).
    * @internal
    */
-  readState(r: StateReader, prefix: string): () => void {
+  readState(r: StateReader, prefix: string, elcrWritable: number = K.ByteMask): (chip?: Pic8259) => void {
     const f = (name: string): string => `${prefix}.${name}`;
     const irr = r.u8(f('irr'));
     const isr = r.u8(f('isr'));
@@ -213,31 +214,36 @@ export class Pic8259 {
     const icw2 = r.u8(f('icw2'));
     const icw3 = r.u8(f('icw3'));
     const icw4 = r.u8(f('icw4'));
+    if ((elcr & ~elcrWritable) !== 0) r.fail(f('elcr'), `reserved bits set in ${elcr} (writable: ${elcrWritable})`);
     const nextIcw = r.u8(f('nextIcw'), EXPECT_ICW4);
-    if (nextIcw === 1) r.fail(f('nextIcw'), 'is not an initialisation step');
+    checkIcwState(r, f, icw1, icw4, nextIcw);
     const lowestIr = r.u8(f('lowestIr'), IR_MASK);
     const readIsr = r.bool(f('readIsr'));
     const poll = r.bool(f('pollArmed'));
     const smm = r.bool(f('specialMaskMode'));
     const rotateAeoi = r.bool(f('rotateAeoi'));
-    return () => {
-      this.irrBits = irr;
-      this.isrBits = isr;
-      this.imrBits = imr;
-      this.lineBits = lines;
-      this.elcrBits = elcr;
-      this.icw1Value = icw1;
-      this.icw2Value = icw2;
-      this.icw3Value = icw3;
-      this.icw4Value = icw4;
-      this.nextIcw = nextIcw;
-      this.lowestIr = lowestIr;
-      this.readIsrSelected = readIsr;
-      this.pollArmed = poll;
-      this.smm = smm;
-      this.rotateAeoi = rotateAeoi;
-      this.updateDerived();
-      this.resolve();
+    // Level-triggered requests follow their wire (ICW1.LTIM makes every line level-triggered).
+    const level = (icw1 & ICW1_LTIM) !== 0 ? K.ByteMask : elcr;
+    if ((irr & level) !== (lines & level)) r.fail(f('irr'), `level-triggered requests ${irr & level} do not follow the wires ${lines & level}`);
+    // `chip`: where to apply (PicPair first applies to scratch chips to check the cascade).
+    return (chip = this) => {
+      chip.irrBits = irr;
+      chip.isrBits = isr;
+      chip.imrBits = imr;
+      chip.lineBits = lines;
+      chip.elcrBits = elcr;
+      chip.icw1Value = icw1;
+      chip.icw2Value = icw2;
+      chip.icw3Value = icw3;
+      chip.icw4Value = icw4;
+      chip.nextIcw = nextIcw;
+      chip.lowestIr = lowestIr;
+      chip.readIsrSelected = readIsr;
+      chip.pollArmed = poll;
+      chip.smm = smm;
+      chip.rotateAeoi = rotateAeoi;
+      chip.updateDerived();
+      chip.resolve();
     };
   }
 
@@ -762,4 +768,19 @@ export class Pic8259 {
   private irAtRank(rank: number): number {
     return (rank + this.lowestIr + 1) & K.IrMask;
   }
+}
+
+/**
+ * The initialisation sequence a restored chip is in must be one ICW1 could have started
+ * (8259A data sheet, "Initialization Command Words"): ICW1 always has D4 set (0 = never
+ * initialised since power-on), ICW3 is expected only in cascade mode, ICW4 only when ICW1.IC4
+ * asked for it, and ICW4 holds its five defined bits.
+ */
+function checkIcwState(r: StateReader, f: (name: string) => string, icw1: number, icw4: number, nextIcw: number): void {
+  if (icw1 !== 0 && (icw1 & ICW1_INIT) === 0) r.fail(f('icw1'), `${icw1} lacks the ICW1 bit D4`);
+  if ((icw4 & ~ICW4_MASK) !== 0) r.fail(f('icw4'), `undefined bits set in ${icw4}`);
+  if (nextIcw === 1) r.fail(f('nextIcw'), 'is not an initialisation step');
+  if (nextIcw !== READY && icw1 === 0) r.fail(f('nextIcw'), 'an initialisation step without an ICW1');
+  if (nextIcw === EXPECT_ICW3 && (icw1 & ICW1_SNGL) !== 0) r.fail(f('nextIcw'), 'expects ICW3 in single mode');
+  if (nextIcw === EXPECT_ICW4 && (icw1 & ICW1_IC4) === 0) r.fail(f('nextIcw'), 'expects ICW4 although ICW1 did not ask for it');
 }

@@ -22,10 +22,10 @@
  *
  * @module
  */
-import { decodeSnapshot, encodeSnapshot, type Section, type SnapshotContainer } from '../codec/container.js';
+import { checkRestoreOptions, decodeSnapshot, encodeSnapshot, TIME_SECTION, type RestoreOptions, type Section, type SnapshotContainer } from '../codec/container.js';
 import { RearmQueue, StateWriter, type Rearm } from '../codec/state.js';
 import { checkBool, checkInt, SnapshotError } from '../errors.js';
-import { LocalApic, type LapicEvent } from '../apic/local-apic.js';
+import { LAPIC_STATE_VERSION, LocalApic, type LapicEvent } from '../apic/local-apic.js';
 import { ApicBus, type ApicBusOptions } from '../bus/apic-bus.js';
 import { IoApic } from '../ioapic/ioapic.js';
 import { MAX_PINS, MIN_PINS, VERSION_82093AA, VERSION_IOXAPIC } from '../ioapic/registers.js';
@@ -312,17 +312,24 @@ export class Platform {
 
   /**
    * Every device's state as one snapshot with a section per device ('bus', 'lapic.N', 'ioapic',
-   * 'pic'). Restore it into a Platform built with the same options, on a clock at the snapshot's
-   * time.
+   * 'pic') and the clock's time. Restore it into a Platform built with the same options.
    */
   save(): Uint8Array {
-    return encodeSnapshot('platform', this.saveSections());
+    return encodeSnapshot('platform', this.saveSections(), this.clock.now());
   }
 
-  /** Restores a snapshot made by {@link save}; on a SnapshotError nothing changes. */
-  restore(bytes: Uint8Array): void {
+  /**
+   * Restores a snapshot made by {@link save}; on a SnapshotError nothing changes. On a clock at
+   * another time than the snapshot's, every armed timer and deferred delivery keeps its remaining
+   * time (`time: 'rebase'`, the default) or the restore throws a SnapshotError naming both times
+   * (`time: 'strict'`).
+   * @throws TypeError / RangeError for malformed options.
+   */
+  restore(bytes: Uint8Array, opts?: RestoreOptions): void {
+    const mode = checkRestoreOptions(opts);
     const c = decodeSnapshot(bytes, 'platform');
     c.rejectUnknown((name) => this.knowsSection(name));
+    c.setTarget(this.clock.now(), mode);
     const apply = this.readSections(c);
     const q = new RearmQueue();
     apply(q.rearm);
@@ -334,14 +341,14 @@ export class Platform {
    * @internal
    */
   saveSections(): Section[] {
-    const section = (name: string, write: (w: StateWriter) => void): Section => {
+    const section = (name: string, write: (w: StateWriter) => void, version = 1): Section => {
       const w = new StateWriter();
       write(w);
-      return { name, version: 1, optional: false, payload: w.finish() };
+      return { name, version, optional: false, payload: w.finish() };
     };
     const out: Section[] = [section('platform', (w) => w.u32(this.lapics.length).u16(this.ioapic.pins).bool(this.pciActiveLow))];
     out.push(section('bus', (w) => this.bus.saveState(w)));
-    this.lapics.forEach((apic, cpu) => out.push(section(`lapic.${cpu}`, (w) => apic.saveState(w))));
+    this.lapics.forEach((apic, cpu) => out.push(section(`lapic.${cpu}`, (w) => apic.saveState(w), LAPIC_STATE_VERSION)));
     out.push(section('ioapic', (w) => this.ioapic.saveState(w)));
     out.push(section('pic', (w) => this.pic.saveState(w)));
     return out;
@@ -349,7 +356,7 @@ export class Platform {
 
   /** Whether a section name belongs to the platform. */
   knowsSection(name: string): boolean {
-    return name === 'platform' || name === 'bus' || name === 'ioapic' || name === 'pic' || /^lapic\.\d+$/.test(name);
+    return name === 'platform' || name === TIME_SECTION || name === 'bus' || name === 'ioapic' || name === 'pic' || /^lapic\.\d+$/.test(name);
   }
 
   /**
@@ -364,14 +371,14 @@ export class Platform {
     if (pins !== this.ioapic.pins) p.fail('ioapicPins', `snapshot has ${pins} I/O APIC pins, this platform ${this.ioapic.pins}`);
     if (p.bool('pciActiveLow') !== this.pciActiveLow) p.fail('pciActiveLow', 'differs from this platform');
     p.end();
-    const read = <T>(name: string, fn: (r: ReturnType<SnapshotContainer['reader']>) => T): T => {
-      const r = c.reader(name, 1);
+    const read = <T>(name: string, fn: (r: ReturnType<SnapshotContainer['reader']>) => T, maxVersion = 1): T => {
+      const r = c.reader(name, maxVersion);
       const out = fn(r);
       r.end();
       return out;
     };
     const bus = read('bus', (r) => this.bus.readState(r));
-    const lapics = this.lapics.map((apic, cpu) => read(`lapic.${cpu}`, (r) => apic.readState(r)));
+    const lapics = this.lapics.map((apic, cpu) => read(`lapic.${cpu}`, (r) => apic.readState(r), LAPIC_STATE_VERSION));
     const ioapic = read('ioapic', (r) => this.ioapic.readState(r));
     const pic = read('pic', (r) => this.pic.readState(r));
     return (rearm) => {

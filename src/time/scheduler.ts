@@ -62,6 +62,8 @@ export class Scheduler implements Clock {
   private size = 0;
   /** The heap root is the entry of the event whose callback is running (see settle()). */
   private staleRoot = false;
+  /** > 0 while a callback runs (the Clock contract: callbacks may not run the queue). */
+  private depth = 0;
 
   // The heap, by position: time and slot of each pending event (the first `size` entries).
   private heapTime = new Float64Array(INITIAL_CAPACITY);
@@ -135,11 +137,23 @@ export class Scheduler implements Clock {
     return this.size > 0 ? this.heapTime[0] : undefined;
   }
 
+  /** True while an event's callback runs (a callback's `now()` is its event's time). */
+  get inCallback(): boolean {
+    return this.depth !== 0;
+  }
+
   /**
    * Runs the earliest event, advancing time to it.
    * @returns `false` if the queue was empty.
+   * @throws Error when called from inside a callback.
    */
   step(): boolean {
+    if (this.depth !== 0) throw reentered('step');
+    return this.runOne();
+  }
+
+  /** step() without the re-entrancy check (runUntil's loop). */
+  private runOne(): boolean {
     if (this.staleRoot) this.settle();
     if (this.size === 0) return false;
     const slot = this.heapSlot[0]!;
@@ -150,7 +164,12 @@ export class Scheduler implements Clock {
     this.freeSlot(slot);
     this.size--;
     this.staleRoot = true;
-    fn();
+    this.depth++;
+    try {
+      fn();
+    } finally {
+      this.depth--;
+    }
     if (this.staleRoot) this.settle();
     return true;
   }
@@ -159,11 +178,13 @@ export class Scheduler implements Clock {
    * Runs every event due at or before `ns`, in order, then sets the time to `ns`.
    * Events scheduled by callbacks for times <= `ns` run in the same call.
    * @throws RangeError if `ns` is not an integer or is earlier than `now()`.
+   * @throws Error when called from inside a callback.
    */
   runUntil(ns: number): void {
+    if (this.depth !== 0) throw reentered('runUntil');
     checkInt('ns', ns, this.time, MAX_TIME_NS);
     if (this.staleRoot) this.settle();
-    while (this.size > 0 && this.heapTime[0]! <= ns) this.step();
+    while (this.size > 0 && this.heapTime[0]! <= ns) this.runOne();
     this.time = ns;
   }
 
@@ -171,8 +192,10 @@ export class Scheduler implements Clock {
    * Advances time to `ns` without running anything. Only legal when no event is due before
    * `ns`; emulators that own the clock use it between their own calls to {@link step}.
    * @throws RangeError if `ns` is in the past or an event is due earlier.
+   * @throws Error when called from inside a callback.
    */
   advanceTo(ns: number): void {
+    if (this.depth !== 0) throw reentered('advanceTo');
     checkInt('ns', ns, this.time, MAX_TIME_NS);
     const next = this.nextEventTime();
     if (next !== undefined && next < ns) {
@@ -307,6 +330,11 @@ export class Scheduler implements Clock {
       this.heapSlot[pos] = slot;
     }
   }
+}
+
+/** A callback tried to run the queue it is running from. */
+function reentered(method: string): Error {
+  return new Error(`Scheduler.${method}() called from inside a scheduler callback: a callback may schedule and cancel events, not run the queue`);
 }
 
 /** A packed (not holey) array of `n` empty callback entries. */

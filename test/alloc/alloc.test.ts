@@ -17,6 +17,7 @@ import { ApicBus } from '../../src/bus/apic-bus.js';
 import { IoApic } from '../../src/ioapic/ioapic.js';
 import { PicPair } from '../../src/pic/pic-pair.js';
 import { Platform } from '../../src/platform/platform.js';
+import { HostClock } from '../../src/time/host-clock.js';
 import { Scheduler } from '../../src/time/scheduler.js';
 
 setFlagsFromString('--expose-gc');
@@ -97,6 +98,29 @@ describe('allocation: steady-state fast paths allocate nothing', () => {
         }
       }
     });
+    expect(perOp).toBeLessThan(MAX_BYTES_PER_OP);
+  });
+
+  it('LocalApic on a HostClock (a counter): syncs in pendingVector / acknowledge, a periodic timer firing', () => {
+    // An instruction counter at 10 GHz (0.1 ns per tick), kept in a typed array.
+    const counter = new Float64Array(1);
+    const clock = new HostClock({ read: () => counter[0]!, hz: 10_000_000_000 });
+    const apic = new LocalApic({ id: 0, clock });
+    apic.writeRegister(0xf0, 0x1ff);
+    apic.writeRegister(0x3e0, 0xb);
+    apic.writeRegister(0x320, (1 << 17) | 0x40);
+    apic.writeRegister(0x380, 250_000); // 250 us period
+    const perOp = bytesPerOp((n) => {
+      for (let i = 0; i < n; i++) {
+        counter[0]! += 1000; // 100 ns of host time per operation
+        apic.acceptInterrupt(0x50, false);
+        if (apic.pendingVector() >= 0) {
+          apic.acknowledge();
+          apic.eoi();
+        }
+      }
+    });
+    expect(apic.stats.timerFires).toBeGreaterThan(0);
     expect(perOp).toBeLessThan(MAX_BYTES_PER_OP);
   });
 
