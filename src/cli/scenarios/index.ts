@@ -86,7 +86,7 @@ export const KEPT_FINDINGS = 10;
  * records them, so a summary can list them even when the trace is a ring that dropped them.
  */
 export interface ScenarioFindings {
-  /** The first {@link KEPT_FINDINGS}, in order. */
+  /** The first `KEPT_FINDINGS` (10) findings, in order. */
   readonly first: TraceEvent[];
   /** All of them. */
   count: number;

@@ -51,7 +51,7 @@ export interface Scenario {
   readonly untilNs: number;
   /**
    * Longest run length accepted, virtual ns (default: any). Scenarios that schedule their device
-   * events before the run set it so memory stays bounded ({@link MAX_SCHEDULED_TIMES}).
+   * events before the run set it so memory stays bounded (`MAX_SCHEDULED_TIMES`).
    */
   readonly maxUntilNs?: number;
   /** Default backend. */
@@ -101,7 +101,7 @@ export const MAX_SCHEDULED_TIMES = 100_000;
 
 /**
  * Times from `firstNs` every `periodNs` while before `untilNs`.
- * @throws RangeError (before allocating) if that is more than {@link MAX_SCHEDULED_TIMES}.
+ * @throws RangeError (before allocating) if that is more than `MAX_SCHEDULED_TIMES`.
  */
 export function every(firstNs: number, periodNs: number, untilNs: number): number[] {
   const n = untilNs > firstNs ? Math.ceil((untilNs - firstNs) / periodNs) : 0;
