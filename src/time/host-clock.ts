@@ -60,6 +60,28 @@ export interface HostClockOptions {
   scheduler?: Scheduler;
 }
 
+/**
+ * A {@link Clock} that follows the host's own time: the host says what time it is (a wall clock in
+ * float milliseconds, or a counter with a frequency) and the devices built on it catch up by
+ * themselves at every guest-visible access (see the module comment and docs/scheduler.md).
+ *
+ * @example
+ * ```ts
+ * import { HostClock, LocalApic } from 'irqchip';
+ *
+ * let instructions = 0n;                                  // the host's instruction counter
+ * const clock = new HostClock({ read: () => instructions, hz: 1_000_000_000 }); // 1 GHz
+ * const apic = new LocalApic({ id: 0, clock, bsp: true });
+ * apic.writeRegister(0xf0, 0x1ff);                        // SVR: software-enable
+ * apic.writeRegister(0x3e0, 0xb);                         // divide by 1
+ * apic.writeRegister(0x320, 0x40);                        // LVT timer: one-shot, vector 0x40
+ * apic.writeRegister(0x380, 1_000_000);                   // initial count: 1 ms at 1 GHz
+ * instructions += 400_000n;                               // the guest ran 400 us
+ * apic.readRegister(0x390);                               // current count 600000: no host call needed
+ * instructions += 700_000n;
+ * apic.pendingVector();                                   // 0x40: the timer fired at 1 ms
+ * ```
+ */
 export class HostClock implements Clock {
   /** The event queue this clock drives. */
   readonly scheduler: Scheduler;
