@@ -3,8 +3,9 @@
  *
  * ```
  *  ISA IRQ 0-15 ──┬──────────────> 8259A pair ── INT ──┬──> every LAPIC's LINT0 (virtual wire A)
- *                 │                                    └──> I/O APIC pin 0      (virtual wire B)
+ *                 │                 (picOutput)        └──> I/O APIC pin 0      (virtual wire B)
  *                 └─ IRQ n -> pin n (IRQ0 -> pin 2) ──> I/O APIC ──┐
+ *                    (isaOverrides)                                │
  *  GSI >= 16 (PCI INTx, active low) ──────────────────> I/O APIC ──┼──> APIC bus ──> LAPICs
  *  MSI writes (0xFEExxxxx) ────────────────────────────────────────┘
  *  NMI line ──> every LAPIC's LINT1
@@ -13,6 +14,8 @@
  * This is the wiring QEMU's pc/q35 machines, KVM and bhyve present: the MADT's usual interrupt
  * source override sends ISA IRQ0 (the PIT) to I/O APIC pin 2, pin 0 is the 8259A's output, and
  * the other ISA IRQs keep their numbers. ISA IRQ2 is the 8259A cascade and reaches the PIC only.
+ * Both maps are options (`isaOverrides`, `picOutput`, see wiring.ts) and {@link Platform.firmware}
+ * describes them as the MADT / MP table entries the guest must be shown.
  *
  * The CPU side (`cpuHasInterrupt`, `cpuAcknowledge`, `takeNmi`) is what a CPU's INTR/INTA and
  * NMI pins do: an ExtINT (the 8259A through LINT0 or an ExtINT message) is fetched from the
@@ -33,13 +36,22 @@ import { PicPair } from '../pic/pic-pair.js';
 import type { Clock } from '../time/clock.js';
 import { Scheduler } from '../time/scheduler.js';
 import { explainVector, type Explanation } from './explain.js';
+import {
+  ISA_IRQS,
+  LINT0_ALL,
+  LINT0_BSP,
+  NO_PIN,
+  PIC_IOAPIC_PIN,
+  describeFirmware,
+  resolveWiring,
+  type FirmwareWiring,
+  type IsaOverride,
+  type PicOutput,
+  type Wiring,
+} from './wiring.js';
 
-/** ISA IRQs 0..15; IRQ0 is wired to I/O APIC pin 2 (the MADT interrupt source override). */
-export const ISA_IRQS = 16;
-export const ISA_IRQ0_PIN = 2;
-export const PIC_CASCADE_IRQ = 2;
-/** The 8259A's INT output reaches the I/O APIC on pin 0. */
-export const PIC_IOAPIC_PIN = 0;
+export { ISA_IRQS, ISA_IRQ0_PIN, PIC_CASCADE_IRQ, PIC_IOAPIC_PIN } from './wiring.js';
+export type { FirmwareWiring, IsaOverride, IsaPolarity, IsaTrigger, MadtOverride, MpIoInterrupt, MpLocalInterrupt, PicOutput, PicOutputRoute } from './wiring.js';
 /** xAPIC physical IDs stop at 0xFE (0xFF is the broadcast). */
 const MAX_XAPIC_CPUS = 255;
 /** x2APIC lets the library model far more; 4096 keeps memory and tests bounded. */
@@ -77,6 +89,18 @@ export interface PlatformOptions {
    * {@link Platform.onCpuEvent}, as bhyve reports IPI exits, and the host acts.
    */
   autoInitSipi?: boolean;
+  /**
+   * Where ISA IRQs enter the I/O APIC, as MADT interrupt source overrides. Default
+   * `[{ isaIrq: 0, gsi: 2 }]` (the PC's IRQ0 -> GSI 2); `[]` = every ISA IRQ on the pin of its
+   * number. An ISA IRQ always reaches the 8259A as IRQ n. Publish {@link Platform.isaOverrides}.
+   */
+  isaOverrides?: readonly IsaOverride[];
+  /**
+   * Where the 8259A's INTR output goes: `'lint0-all+ioapic-pin0'` (default; `'lint0-all'` when an
+   * ISA IRQ uses GSI 0), `'lint0-all'`, `'lint0-bsp'`, `'lint0-bsp+ioapic-pin0'`, `'ioapic-pin0'`,
+   * or a function that receives every change of its level (the host then runs INTA itself).
+   */
+  picOutput?: PicOutput;
 }
 
 export class Platform {
@@ -88,6 +112,7 @@ export class Platform {
   /** The scheduler, when the platform created its own clock. */
   readonly scheduler: Scheduler | undefined;
   private readonly pciActiveLow: boolean;
+  private readonly wiring: Wiring;
   private readonly listeners: Array<(e: CpuEvent) => void> = [];
   /** One reused event object: listeners must copy what they keep (no allocation per event). */
   private readonly event: CpuEvent = { cpu: 0, kind: 'interrupt', vector: 0 };
@@ -101,6 +126,7 @@ export class Platform {
     // the error names the option the caller passed.
     const ioapicPins = checkInt('ioapicPins', opts.ioapicPins ?? 24, MIN_PINS, MAX_PINS);
     const ioapicVersion = checkIoapicVersion(opts.ioapicVersion ?? VERSION_IOXAPIC);
+    this.wiring = resolveWiring(opts.isaOverrides, opts.picOutput, ioapicPins);
     if (opts.clock === undefined) {
       this.scheduler = new Scheduler();
       this.clock = this.scheduler;
@@ -145,23 +171,58 @@ export class Platform {
   // ---- devices -----------------------------------------------------------------------------
 
   /**
-   * A device asserts (`true`) or deasserts its interrupt line. `gsi` 0..15 are ISA IRQs: they
-   * reach the 8259A and the I/O APIC (IRQ0 on pin 2, IRQ2 — the cascade — on the 8259A only).
-   * `gsi` >= 16 are I/O APIC pins only; as PCI INTx lines they are active low unless
-   * `pciActiveLow: false`, so asserting drives the wire low.
-   * @throws RangeError unless gsi is an integer in 0..ioapic.pins-1 (or 0..15); TypeError unless
-   *   level is a boolean.
+   * A device asserts (`true`) or deasserts its interrupt line. `gsi` 0..15 are ISA IRQs (the
+   * contract: 0..15 = ISA), exactly {@link setIsaIrq}: IRQ n reaches the 8259A as IRQ n and the
+   * I/O APIC on the pin `isaOverrides` gives it (IRQ0 on pin 2 by default; IRQ2, the cascade, on
+   * the 8259A only). `gsi` >= 16 is I/O APIC pin `gsi`; as PCI INTx lines they are active low
+   * unless `pciActiveLow: false`, so asserting drives the wire low.
+   * @throws RangeError unless gsi is an integer in 0..ioapic.pins-1 (or 0..15), or when gsi >= 16
+   *   is an ISA IRQ's pin (raise that with setIsaIrq); TypeError unless level is a boolean.
    */
   setIrq(gsi: number, level: boolean): void {
     checkInt('gsi', gsi, 0, Math.max(this.ioapic.pins, ISA_IRQS) - 1);
     checkBool('level', level);
     if (gsi < ISA_IRQS) {
-      this.pic.setIrq(gsi, level);
-      const pin = this.isaPin(gsi);
-      if (pin >= 0 && pin < this.ioapic.pins) this.ioapic.setPin(pin, level);
+      this.driveIsa(gsi, level);
       return;
     }
+    const owner = this.wiring.pinOwner[gsi]!;
+    if (owner >= 0) throw new RangeError(`gsi ${gsi} is wired to ISA IRQ ${owner} (isaOverrides): raise it with setIsaIrq(${owner}, level)`);
     this.ioapic.setPin(gsi, this.pciActiveLow ? !level : level);
+  }
+
+  /**
+   * An ISA device asserts or deasserts ISA IRQ `irq`: the 8259A sees IRQ `irq`; the I/O APIC sees
+   * its GSI from `isaOverrides`, inverted on the wire when the override is active low.
+   * @throws RangeError unless irq is an integer 0..15; TypeError unless level is a boolean.
+   */
+  setIsaIrq(irq: number, level: boolean): void {
+    checkInt('irq', irq, 0, ISA_IRQS - 1);
+    checkBool('level', level);
+    this.driveIsa(irq, level);
+  }
+
+  /** The I/O APIC pin (GSI) ISA IRQ `irq` reaches, or -1 (IRQ2, the cascade). */
+  isaGsi(irq: number): number {
+    checkInt('irq', irq, 0, ISA_IRQS - 1);
+    return this.wiring.isaPin[irq]!;
+  }
+
+  /**
+   * The MADT interrupt source overrides the guest must see for this wiring (the `isaOverrides`
+   * option, sorted by ISA IRQ, with polarity and trigger filled in). A fresh array each call.
+   */
+  isaOverrides(): Required<IsaOverride>[] {
+    return this.wiring.overrides.map((o) => ({ ...o }));
+  }
+
+  /**
+   * Everything the guest's firmware tables must say about this wiring: MADT overrides and local
+   * NMI, MP table interrupt entries, the I/O APIC and the CPUs. A fresh object each call.
+   */
+  firmware(): FirmwareWiring {
+    const cpus = this.lapics.map((a) => ({ apicId: a.id, bsp: a.isBsp }));
+    return describeFirmware(this.wiring, { id: this.ioapic.id, pins: this.ioapic.pins, version: this.ioapic.version }, cpus);
   }
 
   /** A PCI MSI write. @returns how many local APICs accepted it. */
@@ -305,22 +366,37 @@ export class Platform {
 
   // ---- wiring ------------------------------------------------------------------------------
 
-  /** I/O APIC pin of an ISA IRQ, or -1 (IRQ2 is the cascade). */
-  private isaPin(irq: number): number {
-    if (irq === 0) return ISA_IRQ0_PIN;
-    if (irq === PIC_CASCADE_IRQ) return -1;
-    return irq;
+  /** ISA IRQ n: the 8259A's IRQ n and the I/O APIC pin the wiring gives it. */
+  private driveIsa(irq: number, level: boolean): void {
+    this.pic.setIrq(irq, level);
+    const pin = this.wiring.isaPin[irq]!;
+    if (pin !== NO_PIN) this.ioapic.setPin(pin, this.wiring.isaActiveLow[irq] === 1 ? !level : level);
   }
 
-  /** Active-low PCI lines idle high: drive them so before the guest unmasks anything. */
+  /**
+   * Active-low lines idle high: drive them so before the guest unmasks anything. PCI lines are
+   * the pins no ISA IRQ owns from 16 up; an ISA IRQ with an active-low override idles high too.
+   */
   private idleLines(): void {
+    const w = this.wiring;
+    for (let irq = 0; irq < ISA_IRQS; irq++) {
+      const pin = w.isaPin[irq]!;
+      if (pin !== NO_PIN && w.isaActiveLow[irq] === 1) this.ioapic.setPin(pin, true);
+    }
     if (!this.pciActiveLow) return;
-    for (let pin = ISA_IRQS; pin < this.ioapic.pins; pin++) this.ioapic.setPin(pin, true);
+    for (let pin = ISA_IRQS; pin < this.ioapic.pins; pin++) if (w.pinOwner[pin]! < 0) this.ioapic.setPin(pin, true);
   }
 
+  /** The 8259A's INTR changed: drive the LINT0 pins, I/O APIC pin 0 and the host as wired. */
   private picOutput(level: boolean): void {
-    for (let i = 0; i < this.lapics.length; i++) this.lapics[i]!.setLint(0, level);
-    this.ioapic.setPin(PIC_IOAPIC_PIN, level);
+    const w = this.wiring;
+    if (w.lint0 === LINT0_ALL) {
+      for (let i = 0; i < this.lapics.length; i++) this.lapics[i]!.setLint(0, level);
+    } else if (w.lint0 === LINT0_BSP) {
+      this.lapics[0]!.setLint(0, level);
+    }
+    if (w.pin0) this.ioapic.setPin(PIC_IOAPIC_PIN, level);
+    if (w.callback !== undefined) w.callback(level);
   }
 
   private emit(cpu: number, kind: LapicEvent, vector: number): void {
