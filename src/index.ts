@@ -38,7 +38,7 @@ export type { LowestPriorityPolicy } from './bus/lowest-priority.js';
 export { decodeMsi, isMsiAddress } from './bus/msi.js';
 export type { MsiMessage } from './bus/msi.js';
 export { Platform, ISA_IRQ0_PIN, PIC_IOAPIC_PIN } from './platform/platform.js';
-export type { CpuEvent, PlatformOptions } from './platform/platform.js';
+export type { CpuEvent, PlatformIoApicOptions, PlatformLapicOptions, PlatformOptions } from './platform/platform.js';
 export type { FirmwareWiring, IsaOverride, IsaPolarity, IsaTrigger, MadtOverride, MpIoInterrupt, MpLocalInterrupt, PicOutput, PicOutputRoute } from './platform/wiring.js';
 export { explainVector } from './platform/explain.js';
 export type { Explanation, ExplainReason } from './platform/explain.js';

@@ -65,30 +65,74 @@ export interface CpuEvent {
   vector: number;
 }
 
+/**
+ * The local APIC options a Platform passes to every LocalApic it builds (LocalApicOptions minus
+ * what the platform decides: id, clock, bus, bsp, x2apic, onEvent).
+ */
+export interface PlatformLapicOptions {
+  /** Timer input frequency before the divider, Hz. Default 1 GHz. */
+  timerHz?: number;
+  /** TSC frequency for IA32_TSC_DEADLINE, Hz. Default 1 GHz. */
+  tscHz?: number;
+  /** Smallest interval between periodic timer interrupts, ns. Default 200 µs (KVM's floor). */
+  minTimerPeriodNs?: number;
+  /** Whether the CPUs support x2APIC (IA32_APIC_BASE.EXTD writable). Default true. */
+  x2apicSupported?: boolean;
+  /**
+   * Advertise directed EOI (version bit 24, SVR bit 12). Default: true exactly when the I/O APIC
+   * has the EOI register (version 0x20) and x2apicSupported (as KVM); true with version 0x11 is a
+   * RangeError.
+   */
+  directedEoi?: boolean;
+  /** Physical address width for IA32_APIC_BASE's base field, 32..52. Default 36. */
+  physAddrBits?: number;
+  /** See {@link PlatformOptions.autoInitSipi}. Default true. */
+  autoInitSipi?: boolean;
+}
+
+/** The I/O APIC options a Platform passes on (IoApicOptions minus bus and clock). */
+export interface PlatformIoApicOptions {
+  /** Input pins, 1..120. Default 24. */
+  pins?: number;
+  /** 0x20 (I/O xAPIC, EOI register; default) or 0x11 (82093AA). */
+  version?: 0x11 | 0x20;
+  /** The 4-bit I/O APIC ID at reset, 0..15. Default 0. */
+  id?: number;
+  /** Immediate re-deliveries in a row on EOI before backing off. Default 10000. */
+  stormThreshold?: number;
+  /** How long a storm back-off defers re-delivery, ns. Default 10 ms. */
+  stormDelayNs?: number;
+}
+
 export interface PlatformOptions {
   cpus: number;
   /** The clock for timers; default a new {@link Scheduler} (then {@link Platform.scheduler} is set). */
   clock?: Clock;
-  /** I/O APIC pins, default 24 (ACRN uses 48; at most 120). */
+  /** I/O APIC pins, default 24 (ACRN uses 48; at most 120). Same as `ioapic.pins`. */
   ioapicPins?: number;
   /** Start every local APIC in x2APIC mode (required above 255 CPUs). */
   x2apic?: boolean;
-  /** I/O APIC version: 0x20 (default, has the EOI register for directed EOI) or 0x11. */
+  /** I/O APIC version: 0x20 (default, has the EOI register for directed EOI) or 0x11. Same as `ioapic.version`. */
   ioapicVersion?: 0x11 | 0x20;
   /** Lowest-priority arbitration and MSI options for the bus. */
   bus?: ApicBusOptions;
   /** GSIs >= 16 are PCI INTx lines, active low (default true): `setIrq` then drives the wire low. */
   pciActiveLow?: boolean;
-  /** Local APIC timer input frequency, Hz (default 1 GHz). */
+  /** Local APIC timer input frequency, Hz (default 1 GHz). Same as `lapic.timerHz`. */
   timerHz?: number;
-  /** TSC frequency, Hz (default 1 GHz). */
+  /** TSC frequency, Hz (default 1 GHz). Same as `lapic.tscHz`. */
   tscHz?: number;
   /**
    * Let the local APICs carry out INIT and SIPI themselves (default true): INIT resets the APIC
    * and parks an AP in wait-for-SIPI, a SIPI starts it. With false they are only reported through
-   * {@link Platform.onCpuEvent}, as bhyve reports IPI exits, and the host acts.
+   * {@link Platform.onCpuEvent}, as bhyve reports IPI exits, and the host acts. Same as
+   * `lapic.autoInitSipi`.
    */
   autoInitSipi?: boolean;
+  /** Options of every local APIC (see {@link PlatformLapicOptions}). */
+  lapic?: PlatformLapicOptions;
+  /** Options of the I/O APIC (see {@link PlatformIoApicOptions}). */
+  ioapic?: PlatformIoApicOptions;
   /**
    * Where ISA IRQs enter the I/O APIC, as MADT interrupt source overrides. Default
    * `[{ isaIrq: 0, gsi: 2 }]` (the PC's IRQ0 -> GSI 2); `[]` = every ISA IRQ on the pin of its
@@ -122,10 +166,15 @@ export class Platform {
     const x2apic = checkBool('x2apic', opts.x2apic ?? false);
     const count = checkInt('cpus', opts.cpus, 1, x2apic ? MAX_CPUS : MAX_XAPIC_CPUS);
     this.pciActiveLow = checkBool('pciActiveLow', opts.pciActiveLow ?? true);
+    const lapicOpts = checkNested<PlatformLapicOptions>('lapic', opts.lapic);
+    const ioapicOpts = checkNested<PlatformIoApicOptions>('ioapic', opts.ioapic);
     // The I/O APIC checks these too, but under its own names (pins, version): check them here so
     // the error names the option the caller passed.
-    const ioapicPins = checkInt('ioapicPins', opts.ioapicPins ?? 24, MIN_PINS, MAX_PINS);
-    const ioapicVersion = checkIoapicVersion(opts.ioapicVersion ?? VERSION_IOXAPIC);
+    const pins = same('ioapicPins', opts.ioapicPins, 'ioapic.pins', ioapicOpts.pins);
+    const ioapicPins = checkInt(pins.name, pins.value ?? 24, MIN_PINS, MAX_PINS);
+    const version = same('ioapicVersion', opts.ioapicVersion, 'ioapic.version', ioapicOpts.version);
+    const ioapicVersion = checkIoapicVersion(version.name, version.value ?? VERSION_IOXAPIC);
+    const lapicBase = lapicOptions(opts, lapicOpts, x2apic, ioapicVersion);
     this.wiring = resolveWiring(opts.isaOverrides, opts.picOutput, ioapicPins);
     if (opts.clock === undefined) {
       this.scheduler = new Scheduler();
@@ -144,9 +193,7 @@ export class Platform {
           bus: this.bus,
           bsp: cpu === 0,
           x2apic,
-          timerHz: opts.timerHz,
-          tscHz: opts.tscHz,
-          autoInitSipi: opts.autoInitSipi,
+          ...lapicBase,
           onEvent: (kind, vector) => this.emit(cpu, kind, vector),
         }),
       );
@@ -157,6 +204,9 @@ export class Platform {
       pins: ioapicPins,
       clock: this.clock,
       version: ioapicVersion,
+      id: ioapicOpts.id,
+      stormThreshold: ioapicOpts.stormThreshold,
+      stormDelayNs: ioapicOpts.stormDelayNs,
     });
     this.bus.addEoiListener(this.ioapic);
     this.pic = new PicPair({ onOutput: (level) => this.picOutput(level) });
@@ -412,10 +462,50 @@ export class Platform {
 
 export type { Explanation };
 
-function checkIoapicVersion(version: unknown): 0x11 | 0x20 {
-  if (typeof version !== 'number') throw new TypeError(`ioapicVersion must be a number, got ${typeof version}`);
+function checkIoapicVersion(name: string, version: unknown): 0x11 | 0x20 {
+  if (typeof version !== 'number') throw new TypeError(`${name} must be a number, got ${typeof version}`);
   if (version !== VERSION_82093AA && version !== VERSION_IOXAPIC) {
-    throw new RangeError(`ioapicVersion must be 0x11 or 0x20, got ${String(version)}`);
+    throw new RangeError(`${name} must be 0x11 or 0x20, got ${String(version)}`);
   }
   return version;
+}
+
+/** A nested options object (`lapic`, `ioapic`): undefined or an object. */
+function checkNested<T extends object>(name: string, value: unknown): T {
+  if (value === undefined) return {} as T;
+  if (value === null || typeof value !== 'object') throw new TypeError(`${name} must be an object, got ${value === null ? 'null' : typeof value}`);
+  return value as T;
+}
+
+/**
+ * An option settable two ways (the flat shorthand and the nested device option): either, or both
+ * with the same value. @returns the value and the name to use in errors.
+ */
+function same<T>(flatName: string, flat: T | undefined, nestedName: string, nested: T | undefined): { name: string; value: T | undefined } {
+  if (flat !== undefined && nested !== undefined && flat !== nested) {
+    throw new RangeError(`${flatName} (${String(flat)}) and ${nestedName} (${String(nested)}) disagree; set one of them`);
+  }
+  return nested !== undefined ? { name: nestedName, value: nested } : { name: flatName, value: flat };
+}
+
+/**
+ * The LocalApic options every CPU gets. Directed EOI follows the I/O APIC: KVM advertises EOI-
+ * broadcast suppression only with x2APIC in CPUID and an I/O APIC that is not its 82093AA model
+ * (kvm_apic_set_version), since a guest that suppresses broadcasts must then EOI the I/O APIC
+ * itself, and a 0x11 I/O APIC has no EOI register.
+ */
+function lapicOptions(opts: PlatformOptions, l: PlatformLapicOptions, x2apic: boolean, ioapicVersion: number) {
+  const timerHz = same('timerHz', opts.timerHz, 'lapic.timerHz', l.timerHz).value;
+  const tscHz = same('tscHz', opts.tscHz, 'lapic.tscHz', l.tscHz).value;
+  const autoInitSipi = same('autoInitSipi', opts.autoInitSipi, 'lapic.autoInitSipi', l.autoInitSipi).value;
+  const hasEoiRegister = ioapicVersion === VERSION_IOXAPIC;
+  const x2apicSupported = checkBool('lapic.x2apicSupported', l.x2apicSupported ?? true);
+  const directedEoi = checkBool('lapic.directedEoi', l.directedEoi ?? (hasEoiRegister && x2apicSupported));
+  if (directedEoi && !hasEoiRegister) {
+    throw new RangeError(
+      'lapic.directedEoi: true needs an I/O APIC with the EOI register (ioapic.version 0x20): with 0x11 a guest that suppresses EOI broadcasts can never clear remote IRR',
+    );
+  }
+  if (x2apic && !x2apicSupported) throw new RangeError('x2apic: true needs lapic.x2apicSupported: true');
+  return { timerHz, tscHz, autoInitSipi, directedEoi, x2apicSupported, minTimerPeriodNs: l.minTimerPeriodNs, physAddrBits: l.physAddrBits };
 }
