@@ -9,7 +9,7 @@ export { Scheduler, MAX_TIME_NS } from './time/scheduler.js';
 export { mulDivFloor, mulDivCeil } from './time/ratio.js';
 export { DeliveryMode, DestMode, XAPIC_BROADCAST, X2APIC_BROADCAST } from './apic/message.js';
 export type { InterruptRouter } from './apic/message.js';
-export { LocalApic, ACCEL_NOT_TAKEN, ACCEL_POSTED, ACCEL_COALESCED } from './apic/local-apic.js';
+export { LocalApic, ACCEL_NOT_TAKEN, ACCEL_POSTED, ACCEL_COALESCED, RESET_PRESETS } from './apic/local-apic.js';
 export type {
   ApicAccel,
   ApicBusPort,
@@ -18,6 +18,7 @@ export type {
   LapicEvent,
   LocalApicOptions,
   LocalApicStats,
+  ResetPreset,
 } from './apic/local-apic.js';
 export { ApicPage, highestVector } from './apic/page.js';
 export { checkIcr, IcrCheck } from './apic/icr.js';

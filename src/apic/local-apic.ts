@@ -70,6 +70,7 @@ import {
   ICR_HIGH_WRITABLE,
   ICR_LOW_WRITABLE,
   ICR_SHORTHAND_SHIFT,
+  KVM_QUIRK_LINT0,
   LDR_XAPIC_SHIFT,
   LVT_COUNT,
   LVT_DELIVERY_MODE_MASK,
@@ -98,6 +99,9 @@ import {
   SVR_RESET,
   SVR_SUPPRESS_EOI_BROADCAST,
   SVR_VECTOR_MASK,
+  SEABIOS_LINT0,
+  SEABIOS_LINT1,
+  SEABIOS_SVR,
   Shorthand,
   TIMER_DIVIDE_WRITABLE,
   VERSION_DIRECTED_EOI,
@@ -131,6 +135,17 @@ export type LapicEvent = 'interrupt' | 'coalesced' | 'nmi' | 'smi' | 'init' | 's
  * (a = expiry time in ns), `timer-fire` (a = the LVT timer vector).
  */
 export type LapicTraceKind = 'isr-set' | 'isr-clear' | 'ppr' | 'ipi-send' | 'timer-arm' | 'timer-fire';
+
+/**
+ * The register state a reset leaves (docs/local-apic.md, "Reset presets"):
+ * - `power-on`: the SDM's "Local APIC State After Power-Up or Reset" (SVR 0xFF, every LVT masked).
+ * - `seabios`: what SeaBIOS's smp_setup() leaves on the BSP: SVR 0x1FF, LINT0 0x8700 (ExtINT,
+ *   level), LINT1 0x8400 (NMI, level); APs as power-on.
+ * - `kvm`: KVM's kvm_lapic_reset() with KVM_X86_QUIRK_LINT0_REENABLED (on by default): the BSP's
+ *   LINT0 is 0x700 (ExtINT, unmasked) while SVR stays 0xFF (software-disabled); APs as power-on.
+ */
+export type ResetPreset = 'power-on' | 'seabios' | 'kvm';
+export const RESET_PRESETS: readonly ResetPreset[] = ['power-on', 'seabios', 'kvm'];
 
 /** A CPU's run state as far as INIT and SIPI are concerned (SDM "MP Initialization"). */
 export type CpuRunState = 'running' | 'wait-for-sipi';
@@ -199,6 +214,8 @@ export interface LocalApicOptions {
   autoInitSipi?: boolean;
   /** Physical address width for IA32_APIC_BASE's base field. Default 36. */
   physAddrBits?: number;
+  /** The state the constructor and {@link LocalApic.reset} leave. Default `'power-on'`. */
+  reset?: ResetPreset;
   /**
    * Receives CPU-facing events. Optional: without one, fixed acceptances take a shorter path
    * (see {@link LocalApic.setEventHandler}).
@@ -313,6 +330,7 @@ export class LocalApic {
   private readonly x2apicSupported: boolean;
   private readonly autoInitSipi: boolean;
   private readonly startInX2apic: boolean;
+  private readonly resetPreset: ResetPreset;
   private readonly baseAddressMask: bigint;
   private apicBase = 0n;
   private esrPending = 0;
@@ -359,7 +377,8 @@ export class LocalApic {
       if (this.tracer !== undefined) this.tracer('timer-arm', atNs, 0);
     });
     this.startInX2apic = x2;
-    this.powerOn(bsp, x2);
+    this.resetPreset = checkPreset('reset', opts.reset ?? 'power-on');
+    this.powerOn(bsp, x2, this.resetPreset);
     this.bus?.attach(this);
   }
 
@@ -975,12 +994,17 @@ export class LocalApic {
     this.emit('sipi', vector);
   }
 
-  /** Power-up reset (RESET#): xAPIC mode (or x2APIC if the constructor asked), everything cleared. */
-  reset(): void {
-    this.powerOn(this.isBsp, this.startInX2apic);
+  /**
+   * Power-up reset (RESET#): xAPIC mode (or x2APIC if the constructor asked), everything cleared,
+   * then the registers of `preset` (default: the constructor's `reset` option).
+   * @throws RangeError for an unknown preset (nothing changes).
+   */
+  reset(preset?: ResetPreset): void {
+    const p = preset === undefined ? this.resetPreset : checkPreset('preset', preset);
+    this.powerOn(this.isBsp, this.startInX2apic, p);
   }
 
-  private powerOn(bsp: boolean, x2: boolean): void {
+  private powerOn(bsp: boolean, x2: boolean, preset: ResetPreset): void {
     this.apicBase = APIC_BASE_DEFAULT_ADDRESS | APIC_BASE_ENABLE | (bsp ? APIC_BASE_BSP : 0n);
     if (x2) this.apicBase |= APIC_BASE_EXTD;
     this.modeCode = x2 ? MODE_X2APIC : MODE_XAPIC;
@@ -992,7 +1016,27 @@ export class LocalApic {
     this.initPending = false;
     this.runState = 'running';
     this.sipiVector = NO_VECTOR;
+    if (preset !== 'power-on' && bsp) this.applyFirmwarePreset(preset);
     this.bus?.routingChanged(this);
+  }
+
+  /**
+   * The BSP registers firmware leaves, set directly as a host loads state (KVM_SET_LAPIC), not as
+   * guest writes: the KVM state (LINT0 unmasked while software-disabled) is one no guest write
+   * can produce, because a software-disabled APIC forces the mask on LVT writes (SDM "Local APIC
+   * State After It Has Been Software Disabled"; KVM's kvm_lapic_reg_write does the same).
+   */
+  private applyFirmwarePreset(preset: ResetPreset): void {
+    if (preset === 'seabios') {
+      this.regs.set(APIC_SVR, SEABIOS_SVR);
+      this.swEnabled = true;
+      this.syncFastPaths();
+      this.regs.set(APIC_LVT_LINT0, SEABIOS_LINT0);
+      this.regs.set(APIC_LVT_LINT1, SEABIOS_LINT1);
+    } else {
+      this.regs.set(APIC_LVT_LINT0, KVM_QUIRK_LINT0);
+    }
+    this.evaluateLint(0, false);
   }
 
   /** Power-up register values (SDM "Local APIC State After Power-Up or Reset"). */
@@ -1343,16 +1387,20 @@ export class LocalApic {
   }
 
   /**
-   * SVR: clearing the software-enable bit masks every LVT entry; while disabled, attempts to
-   * unmask are ignored (SDM "Local APIC State After It Has Been Software Disabled").
+   * SVR: a write with the software-enable bit clear masks every LVT entry; while disabled,
+   * attempts to unmask are ignored (SDM "Local APIC State After It Has Been Software Disabled").
+   * The masking happens on every such write, not only on the 1 -> 0 change, as KVM's APIC_SPIV
+   * write does: it matters only for the 'kvm' reset preset, where LINT0 is unmasked while SVR
+   * bit 8 is clear.
    */
   private writeSvr(value: number): void {
     const svr = value & this.svrWritable();
     this.regs.set(APIC_SVR, svr);
     const enabled = (svr & SVR_APIC_ENABLE) !== 0;
-    if (enabled === this.swEnabled) return;
-    this.swEnabled = enabled;
-    this.syncFastPaths();
+    if (enabled !== this.swEnabled) {
+      this.swEnabled = enabled;
+      this.syncFastPaths();
+    }
     if (enabled) return;
     for (let i = 0; i < LVT_COUNT; i++) {
       const off = LVT_OFFSETS[i]!;
@@ -1598,6 +1646,12 @@ export class LocalApic {
     const fn = this.onEvent;
     if (fn !== undefined) fn(event, value);
   }
+}
+
+function checkPreset(name: string, value: unknown): ResetPreset {
+  if (typeof value !== 'string') throw new TypeError(`${name} must be one of ${RESET_PRESETS.join(', ')}, got ${typeof value}`);
+  if (!RESET_PRESETS.includes(value as ResetPreset)) throw new RangeError(`${name} must be one of ${RESET_PRESETS.join(', ')}, got '${value}'`);
+  return value as ResetPreset;
 }
 
 /** The argument errors of acceptInterrupt, in its order (out of line: see acceptInterrupt). */

@@ -44,6 +44,7 @@ import type { L2ApicAccess } from '../inject/nested-access.js';
 import type { LowestPriorityPolicy } from '../bus/lowest-priority.js';
 import { Platform, type CpuEvent, type PlatformIoApicOptions, type PlatformLapicOptions } from '../platform/platform.js';
 import type { IsaOverride, PicOutputRoute } from '../platform/wiring.js';
+import type { ResetPreset } from '../apic/local-apic.js';
 import type { Explanation } from '../platform/explain.js';
 import { Scheduler } from '../time/scheduler.js';
 import { Trace, type TraceKind } from '../trace/trace.js';
@@ -71,6 +72,8 @@ export interface MachineOptions {
   isaOverrides?: readonly IsaOverride[];
   /** Where the 8259A's output goes (a route name: the machine's vCPUs take its interrupts). */
   picOutput?: PicOutputRoute;
+  /** The local APICs' reset preset, passed to the Platform. */
+  reset?: ResetPreset;
   /** Record the trace (default true). */
   trace?: boolean;
   /**
@@ -293,6 +296,7 @@ export class Machine {
       ...(opts.ioapic === undefined ? {} : { ioapic: { ...opts.ioapic } }),
       ...(opts.isaOverrides === undefined ? {} : { isaOverrides: Array.isArray(opts.isaOverrides) ? opts.isaOverrides.map((o) => ({ ...o })) : opts.isaOverrides }),
       ...(opts.picOutput === undefined ? {} : { picOutput: opts.picOutput }),
+      ...(opts.reset === undefined ? {} : { reset: opts.reset }),
       trace: traceOn,
       ...(traceLimit === undefined ? {} : { traceLimit }),
     };
@@ -308,6 +312,7 @@ export class Machine {
       ioapic: opts.ioapic,
       isaOverrides: opts.isaOverrides,
       picOutput: opts.picOutput,
+      reset: opts.reset,
     });
     const n = this.platform.cpus;
     this.trace = new Trace(traceLimit === undefined ? {} : { limit: traceLimit });

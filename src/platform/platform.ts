@@ -28,7 +28,7 @@
 import { decodeSnapshot, encodeSnapshot, type Section, type SnapshotContainer } from '../codec/container.js';
 import { RearmQueue, StateWriter, type Rearm } from '../codec/state.js';
 import { checkBool, checkInt, SnapshotError } from '../errors.js';
-import { LocalApic, type LapicEvent } from '../apic/local-apic.js';
+import { LocalApic, RESET_PRESETS, type LapicEvent, type ResetPreset } from '../apic/local-apic.js';
 import { ApicBus, type ApicBusOptions } from '../bus/apic-bus.js';
 import { IoApic } from '../ioapic/ioapic.js';
 import { MAX_PINS, MIN_PINS, VERSION_82093AA, VERSION_IOXAPIC } from '../ioapic/registers.js';
@@ -129,6 +129,12 @@ export interface PlatformOptions {
    * `lapic.autoInitSipi`.
    */
   autoInitSipi?: boolean;
+  /**
+   * The state the constructor and {@link Platform.reset} leave the local APICs in: `'power-on'`
+   * (default, the SDM's), `'seabios'` or `'kvm'` (docs/local-apic.md, "Reset presets"). The I/O
+   * APIC and the 8259A always start in their power-on state.
+   */
+  reset?: ResetPreset;
   /** Options of every local APIC (see {@link PlatformLapicOptions}). */
   lapic?: PlatformLapicOptions;
   /** Options of the I/O APIC (see {@link PlatformIoApicOptions}). */
@@ -157,6 +163,7 @@ export class Platform {
   readonly scheduler: Scheduler | undefined;
   private readonly pciActiveLow: boolean;
   private readonly wiring: Wiring;
+  private readonly resetPreset: ResetPreset;
   private readonly listeners: Array<(e: CpuEvent) => void> = [];
   /** One reused event object: listeners must copy what they keep (no allocation per event). */
   private readonly event: CpuEvent = { cpu: 0, kind: 'interrupt', vector: 0 };
@@ -175,6 +182,7 @@ export class Platform {
     const version = same('ioapicVersion', opts.ioapicVersion, 'ioapic.version', ioapicOpts.version);
     const ioapicVersion = checkIoapicVersion(version.name, version.value ?? VERSION_IOXAPIC);
     const lapicBase = lapicOptions(opts, lapicOpts, x2apic, ioapicVersion);
+    this.resetPreset = checkResetPreset('reset', opts.reset ?? 'power-on');
     this.wiring = resolveWiring(opts.isaOverrides, opts.picOutput, ioapicPins);
     if (opts.clock === undefined) {
       this.scheduler = new Scheduler();
@@ -194,6 +202,7 @@ export class Platform {
           bsp: cpu === 0,
           x2apic,
           ...lapicBase,
+          reset: this.resetPreset,
           onEvent: (kind, vector) => this.emit(cpu, kind, vector),
         }),
       );
@@ -407,9 +416,14 @@ export class Platform {
     };
   }
 
-  /** Power-up reset of every device (the wire levels stay as the devices drive them). */
-  reset(): void {
-    for (const apic of this.lapics) apic.reset();
+  /**
+   * Power-up reset of every device (the wire levels stay as the devices drive them); the local
+   * APICs then take `preset` (default: the `reset` option).
+   * @throws RangeError for an unknown preset (nothing changes).
+   */
+  reset(preset?: ResetPreset): void {
+    const p = preset === undefined ? this.resetPreset : checkResetPreset('preset', preset);
+    for (const apic of this.lapics) apic.reset(p);
     this.ioapic.reset();
     this.pic.reset();
   }
@@ -468,6 +482,12 @@ function checkIoapicVersion(name: string, version: unknown): 0x11 | 0x20 {
     throw new RangeError(`${name} must be 0x11 or 0x20, got ${String(version)}`);
   }
   return version;
+}
+
+function checkResetPreset(name: string, value: unknown): ResetPreset {
+  if (typeof value !== 'string') throw new TypeError(`${name} must be one of ${RESET_PRESETS.join(', ')}, got ${typeof value}`);
+  if (!RESET_PRESETS.includes(value as ResetPreset)) throw new RangeError(`${name} must be one of ${RESET_PRESETS.join(', ')}, got '${value}'`);
+  return value as ResetPreset;
 }
 
 /** A nested options object (`lapic`, `ioapic`): undefined or an object. */
