@@ -21,6 +21,8 @@ export type {
   ResetPreset,
 } from './apic/local-apic.js';
 export { ApicPage, highestVector } from './apic/page.js';
+export { MMIO_WINDOW_BYTES } from './apic/mmio.js';
+export type { MmioSize } from './apic/mmio.js';
 export { checkIcr, IcrCheck } from './apic/icr.js';
 export { timerDivisor } from './apic/timer.js';
 export * as registers from './apic/registers.js';

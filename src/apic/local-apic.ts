@@ -24,6 +24,7 @@ import { checkBool, checkInt, checkU64 } from '../errors.js';
 import type { Clock } from '../time/clock.js';
 import { IcrCheck, checkIcr, icrDeliveryMode, icrLogical, icrShorthand, icrVector } from './icr.js';
 import { DeliveryMode, X2APIC_BROADCAST, XAPIC_BROADCAST } from './message.js';
+import { checkMmio, crossesDword, laneBytes, type MmioSize } from './mmio.js';
 import { ApicPage } from './page.js';
 import {
   APIC_APR,
@@ -1077,36 +1078,42 @@ export class LocalApic {
   // Guest side: xAPIC MMIO
 
   /**
-   * A guest read of the xAPIC MMIO page at byte `offset` (0..0xFFF). Returns the 32-bit register
-   * shifted right by 8 * (offset & 3), so a sub-dword access masks the result to its size.
-   * Bytes 4..15 of each 16-byte slot read 0. With the APIC globally disabled or in x2APIC mode
-   * the window is not decoded and reads all ones (as KVM and illumos).
-   * @throws RangeError if offset is not an integer 0..0xFFF (host misuse).
+   * A guest read of `size` bytes (default 4) at byte `offset` of the xAPIC MMIO page. Returns the
+   * bytes a dword read shows in those lanes (src/apic/mmio.ts; bytes 4..15 of each 16-byte slot
+   * read 0). With the APIC globally disabled or in x2APIC mode the window is not decoded and reads
+   * all ones (as KVM and illumos).
+   * @throws RangeError unless offset is an integer 0..0xFFF, size is 1, 2 or 4 and the access
+   *   stays inside the page (host misuse).
    */
-  readRegister(offset: number): number {
-    checkInt('offset', offset, 0, 0xfff);
-    if (this.modeCode !== MODE_XAPIC) return 0xffff_ffff;
-    const byte = offset & 0xf;
-    if (byte >= 4) return 0;
-    const value = this.readXapic(offset & 0xff0);
-    return value >>> (byte * 8);
+  readRegister(offset: number, size: MmioSize = 4): number {
+    checkMmio(offset, size);
+    if (this.modeCode !== MODE_XAPIC) return laneBytes(0xffff_ffff, 0xffff_ffff, 0, size);
+    const aligned = offset & ~3;
+    const lo = this.readDword(aligned);
+    const hi = crossesDword(offset, size) ? this.readDword(aligned + 4) : 0;
+    return laneBytes(lo, hi, offset, size);
+  }
+
+  /** The dword at a 4-aligned offset: a register in the first dword of its slot, else 0. */
+  private readDword(aligned: number): number {
+    return (aligned & 0xf) === 0 ? this.readXapic(aligned) : 0;
   }
 
   /**
-   * A guest write of a 32-bit value to the xAPIC MMIO page. Only aligned writes at the start of
-   * a register's 16-byte slot take effect (as bhyve). Reserved bits are ignored; writes to
-   * read-only registers are ignored; writes to unimplemented offsets set ESR bit 7. Any number
-   * is guest data (coerced to u32 like a 32-bit store).
-   * @throws RangeError if offset is not an integer 0..0xFFF; TypeError if value is not a number
-   *   (host misuse).
+   * A guest write of `size` bytes (default 4) to the xAPIC MMIO page. Only aligned dword writes at
+   * the start of a register's 16-byte slot take effect (src/apic/mmio.ts; as bhyve and KVM).
+   * Reserved bits are ignored; writes to read-only registers are ignored; writes to unimplemented
+   * offsets set ESR bit 7. Any number is guest data (coerced to u32 like a 32-bit store).
+   * @throws RangeError for an offset/size as {@link readRegister}; TypeError if value is not a
+   *   number (host misuse).
    */
-  writeRegister(offset: number, value: number): void {
-    checkInt('offset', offset, 0, 0xfff);
+  writeRegister(offset: number, value: number, size: MmioSize = 4): void {
+    checkMmio(offset, size);
     if (typeof value !== 'number') {
       throw new TypeError(`value must be a number (any number is taken as a 32-bit bus value), got ${value === null ? 'null' : typeof value}`);
     }
     if (this.modeCode !== MODE_XAPIC) return;
-    if ((offset & 0xf) !== 0) return;
+    if ((offset & 0xf) !== 0 || size !== 4) return;
     this.writeXapic(offset, value >>> 0);
   }
 
