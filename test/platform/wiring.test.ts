@@ -154,6 +154,15 @@ describe('8259A output routing (picOutput)', () => {
     expect(pc.firmware().mpLocalInterrupts[0]).toEqual({ type: 'ExtINT', flags: 0, apicId: 0, lint: 0 });
   });
 
+  it("with 'lint0-bsp', explain() on an AP names the unwired LINT0", () => {
+    const pc = setup('lint0-bsp');
+    pc.setIrq(1, true);
+    const e = pc.explain(1, 0x21);
+    expect(e.reason).toBe('pic-lint0-masked');
+    expect(e.message).toMatch(/not wired to the 8259A \(picOutput\)/);
+    expect(pc.explain(0, 0x21).reason).toBe('pic-deliverable');
+  });
+
   it("'lint0-bsp+ioapic-pin0' drives CPU 0's LINT0 and I/O APIC pin 0", () => {
     const pc = setup('lint0-bsp+ioapic-pin0');
     pc.setIrq(1, true);
