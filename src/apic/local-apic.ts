@@ -24,7 +24,7 @@ import { checkBool, checkInt, checkU64 } from '../errors.js';
 import type { Clock } from '../time/clock.js';
 import { IcrCheck, checkIcr, icrDeliveryMode, icrLogical, icrShorthand, icrVector } from './icr.js';
 import { DeliveryMode, X2APIC_BROADCAST, XAPIC_BROADCAST } from './message.js';
-import { checkMmio, crossesDword, laneBytes, type MmioSize } from './mmio.js';
+import { MMIO_WINDOW_BYTES, checkMmio, crossesDword, laneBytes, type MmioSize } from './mmio.js';
 import { ApicPage } from './page.js';
 import {
   APIC_APR,
@@ -1086,6 +1086,15 @@ export class LocalApic {
    *   stays inside the page (host misuse).
    */
   readRegister(offset: number, size: MmioSize = 4): number {
+    // The common case, an aligned dword inside the window, in a few integer tests.
+    if (size === 4 && (offset >>> 0) === offset && offset < MMIO_WINDOW_BYTES && (offset & 3) === 0 && this.modeCode === MODE_XAPIC) {
+      return this.readDword(offset) >>> 0;
+    }
+    return this.readLanes(offset, size);
+  }
+
+  /** Sub-dword, misaligned and non-xAPIC reads, and the host-misuse checks (out of line). */
+  private readLanes(offset: number, size: MmioSize): number {
     checkMmio(offset, size);
     if (this.modeCode !== MODE_XAPIC) return laneBytes(0xffff_ffff, 0xffff_ffff, 0, size);
     const aligned = offset & ~3;

@@ -15,7 +15,7 @@
 import { encodeDevice, restoreDevice } from '../codec/container.js';
 import type { Rearm, StateReader, StateWriter } from '../codec/state.js';
 import { DeliveryMode } from '../apic/message.js';
-import { checkMmio, crossesDword, laneBytes, type MmioSize } from '../apic/mmio.js';
+import { MMIO_WINDOW_BYTES, checkMmio, crossesDword, laneBytes, type MmioSize } from '../apic/mmio.js';
 import type { InterruptRouter } from '../apic/message.js';
 import { checkBool, checkInt } from '../errors.js';
 import type { Clock } from '../time/clock.js';
@@ -211,6 +211,13 @@ export class IoApic {
    *   stays in the 4 KiB window; TypeError for a non-number (host misuse).
    */
   readRegister(offset: number, size: MmioSize = 4): number {
+    // The common case, an aligned dword inside the window, in a few integer tests.
+    if (size === 4 && (offset >>> 0) === offset && offset < MMIO_WINDOW_BYTES && (offset & 3) === 0) return this.readDword(offset) >>> 0;
+    return this.readLanes(offset, size);
+  }
+
+  /** Sub-dword and misaligned reads, and the host-misuse checks (out of line: see readRegister). */
+  private readLanes(offset: number, size: MmioSize): number {
     checkMmio(offset, size);
     const aligned = offset & ~3;
     const lo = this.readDword(aligned);
