@@ -1087,7 +1087,7 @@ export class LocalApic {
    */
   readRegister(offset: number, size: MmioSize = 4): number {
     // The common case, an aligned dword inside the window, in a few integer tests.
-    if (size === 4 && (offset >>> 0) === offset && offset < MMIO_WINDOW_BYTES && (offset & 3) === 0 && this.modeCode === MODE_XAPIC) {
+    if (size === 4 && typeof offset === 'number' && (offset >>> 0) === offset && offset < MMIO_WINDOW_BYTES && (offset & 3) === 0 && this.modeCode === MODE_XAPIC) {
       return this.readDword(offset) >>> 0;
     }
     return this.readLanes(offset, size);

@@ -212,7 +212,7 @@ export class IoApic {
    */
   readRegister(offset: number, size: MmioSize = 4): number {
     // The common case, an aligned dword inside the window, in a few integer tests.
-    if (size === 4 && (offset >>> 0) === offset && offset < MMIO_WINDOW_BYTES && (offset & 3) === 0) return this.readDword(offset) >>> 0;
+    if (size === 4 && typeof offset === 'number' && (offset >>> 0) === offset && offset < MMIO_WINDOW_BYTES && (offset & 3) === 0) return this.readDword(offset) >>> 0;
     return this.readLanes(offset, size);
   }
 
