@@ -10,7 +10,7 @@
  *   local APIC accesses are model-specific, KVM ignores them; 82093AA data sheet §3.1.2: IOWIN
  *   "must be accessed as a Dword quantity", QEMU ignores other sizes); IOREGSEL (an 8-bit
  *   register loaded with a byte write, data sheet §3.1.1) and the I/O xAPIC EOI register (vector
- *   in bits 7:0) take any size. Every other write is ignored.
+ *   in bits 7:0; KVM takes any length, QEMU only 4) take any size. Every other write is ignored.
  * - Bytes past the end of the window (a 2- or 4-byte access at 0xFFD..0xFFF) read 0: they belong
  *   to whatever the host maps next; a host that cares splits such an access.
  * - Host misuse: an offset that is not an integer in 0..0xFFF or a size other than 1, 2 or 4 is a
