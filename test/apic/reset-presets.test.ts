@@ -129,3 +129,14 @@ describe('choosing a preset', () => {
     expect(() => new LocalApic({ id: 0, clock: new Scheduler(), reset: 1 as never })).toThrow(TypeError);
   });
 });
+
+describe('preset states survive a snapshot', () => {
+  it("a Platform in the 'kvm' state (LINT0 unmasked while software-disabled) restores exactly", () => {
+    const a = new Platform({ cpus: 2, reset: 'kvm' });
+    const b = new Platform({ cpus: 2 });
+    b.restore(a.save());
+    expect(b.lapics[0]!.readRegister(LINT0)).toBe(0x700);
+    expect(b.lapics[0]!.readRegister(SVR)).toBe(0xff);
+    expect(b.save()).toEqual(a.save());
+  });
+});
