@@ -1664,7 +1664,8 @@ export class LocalApic {
   }
 }
 
-function checkPreset(name: string, value: unknown): ResetPreset {
+/** Checks a reset preset name. @throws TypeError for a non-string, RangeError for an unknown name. */
+export function checkPreset(name: string, value: unknown): ResetPreset {
   if (typeof value !== 'string') throw new TypeError(`${name} must be one of ${RESET_PRESETS.join(', ')}, got ${typeof value}`);
   if (!RESET_PRESETS.includes(value as ResetPreset)) throw new RangeError(`${name} must be one of ${RESET_PRESETS.join(', ')}, got '${value}'`);
   return value as ResetPreset;

@@ -28,7 +28,7 @@
 import { decodeSnapshot, encodeSnapshot, type Section, type SnapshotContainer } from '../codec/container.js';
 import { RearmQueue, StateWriter, type Rearm } from '../codec/state.js';
 import { checkBool, checkInt, SnapshotError } from '../errors.js';
-import { LocalApic, RESET_PRESETS, type LapicEvent, type ResetPreset } from '../apic/local-apic.js';
+import { LocalApic, checkPreset, type LapicEvent, type ResetPreset } from '../apic/local-apic.js';
 import { ApicBus, type ApicBusOptions } from '../bus/apic-bus.js';
 import { IoApic } from '../ioapic/ioapic.js';
 import { MAX_PINS, MIN_PINS, VERSION_82093AA, VERSION_IOXAPIC } from '../ioapic/registers.js';
@@ -182,7 +182,7 @@ export class Platform {
     const version = same('ioapicVersion', opts.ioapicVersion, 'ioapic.version', ioapicOpts.version);
     const ioapicVersion = checkIoapicVersion(version.name, version.value ?? VERSION_IOXAPIC);
     const lapicBase = lapicOptions(opts, lapicOpts, x2apic, ioapicVersion);
-    this.resetPreset = checkResetPreset('reset', opts.reset ?? 'power-on');
+    this.resetPreset = checkPreset('reset', opts.reset ?? 'power-on');
     this.wiring = resolveWiring(opts.isaOverrides, opts.picOutput, ioapicPins);
     if (opts.clock === undefined) {
       this.scheduler = new Scheduler();
@@ -422,7 +422,7 @@ export class Platform {
    * @throws RangeError for an unknown preset (nothing changes).
    */
   reset(preset?: ResetPreset): void {
-    const p = preset === undefined ? this.resetPreset : checkResetPreset('preset', preset);
+    const p = preset === undefined ? this.resetPreset : checkPreset('preset', preset);
     for (const apic of this.lapics) apic.reset(p);
     this.ioapic.reset();
     this.pic.reset();
@@ -482,12 +482,6 @@ function checkIoapicVersion(name: string, version: unknown): 0x11 | 0x20 {
     throw new RangeError(`${name} must be 0x11 or 0x20, got ${String(version)}`);
   }
   return version;
-}
-
-function checkResetPreset(name: string, value: unknown): ResetPreset {
-  if (typeof value !== 'string') throw new TypeError(`${name} must be one of ${RESET_PRESETS.join(', ')}, got ${typeof value}`);
-  if (!RESET_PRESETS.includes(value as ResetPreset)) throw new RangeError(`${name} must be one of ${RESET_PRESETS.join(', ')}, got '${value}'`);
-  return value as ResetPreset;
 }
 
 /** A nested options object (`lapic`, `ioapic`): undefined or an object. */
