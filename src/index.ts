@@ -14,7 +14,7 @@ export type { HostClockOptions, HostTimeUnit } from './time/host-clock.js';
 export { mulDivFloor, mulDivCeil } from './time/ratio.js';
 export { DeliveryMode, DestMode, XAPIC_BROADCAST, X2APIC_BROADCAST } from './apic/message.js';
 export type { InterruptRouter } from './apic/message.js';
-export { LocalApic, ACCEL_NOT_TAKEN, ACCEL_POSTED, ACCEL_COALESCED } from './apic/local-apic.js';
+export { LocalApic, ACCEL_NOT_TAKEN, ACCEL_POSTED, ACCEL_COALESCED, RESET_PRESETS } from './apic/local-apic.js';
 export type {
   ApicAccel,
   ApicBusPort,
@@ -23,8 +23,11 @@ export type {
   LapicEvent,
   LocalApicOptions,
   LocalApicStats,
+  ResetPreset,
 } from './apic/local-apic.js';
 export { ApicPage, highestVector } from './apic/page.js';
+export { MMIO_WINDOW_BYTES } from './apic/mmio.js';
+export type { MmioSize } from './apic/mmio.js';
 export { checkIcr, IcrCheck } from './apic/icr.js';
 export { timerDivisor } from './apic/timer.js';
 export * as registers from './apic/registers.js';
@@ -43,7 +46,8 @@ export type { LowestPriorityPolicy, ArbitrationCandidate } from './bus/lowest-pr
 export { decodeMsi, isMsiAddress } from './bus/msi.js';
 export type { MsiMessage } from './bus/msi.js';
 export { Platform, ISA_IRQ0_PIN, PIC_IOAPIC_PIN } from './platform/platform.js';
-export type { CpuEvent, PlatformOptions } from './platform/platform.js';
+export type { CpuEvent, PlatformIoApicOptions, PlatformLapicOptions, PlatformOptions } from './platform/platform.js';
+export type { FirmwareWiring, IsaOverride, IsaPolarity, IsaTrigger, MadtOverride, MpIoInterrupt, MpLocalInterrupt, PicOutput, PicOutputRoute } from './platform/wiring.js';
 export { explainVector } from './platform/explain.js';
 export type { Explanation, ExplainReason } from './platform/explain.js';
 export { Vcpu } from './guest/vcpu.js';

@@ -24,6 +24,7 @@ import { checkBool, checkInt, checkU64 } from '../errors.js';
 import type { Clock } from '../time/clock.js';
 import { IcrCheck, checkIcr, icrDeliveryMode, icrLogical, icrShorthand, icrVector } from './icr.js';
 import { DeliveryMode, X2APIC_BROADCAST, XAPIC_BROADCAST } from './message.js';
+import { MMIO_WINDOW_BYTES, checkMmio, crossesDword, laneBytes, type MmioSize } from './mmio.js';
 import { ApicPage } from './page.js';
 import {
   APIC_APR,
@@ -70,6 +71,7 @@ import {
   ICR_HIGH_WRITABLE,
   ICR_LOW_WRITABLE,
   ICR_SHORTHAND_SHIFT,
+  KVM_QUIRK_LINT0,
   LDR_XAPIC_SHIFT,
   LVT_COUNT,
   LVT_DELIVERY_MODE_MASK,
@@ -98,6 +100,9 @@ import {
   SVR_RESET,
   SVR_SUPPRESS_EOI_BROADCAST,
   SVR_VECTOR_MASK,
+  SEABIOS_LINT0,
+  SEABIOS_LINT1,
+  SEABIOS_SVR,
   Shorthand,
   TIMER_DIVIDE_WRITABLE,
   VERSION_DIRECTED_EOI,
@@ -131,6 +136,17 @@ export type LapicEvent = 'interrupt' | 'coalesced' | 'nmi' | 'smi' | 'init' | 's
  * (a = expiry time in ns), `timer-fire` (a = the LVT timer vector).
  */
 export type LapicTraceKind = 'isr-set' | 'isr-clear' | 'ppr' | 'ipi-send' | 'timer-arm' | 'timer-fire';
+
+/**
+ * The register state a reset leaves (docs/local-apic.md, "Reset presets"):
+ * - `power-on`: the SDM's "Local APIC State After Power-Up or Reset" (SVR 0xFF, every LVT masked).
+ * - `seabios`: what SeaBIOS's smp_setup() leaves on the BSP: SVR 0x1FF, LINT0 0x8700 (ExtINT,
+ *   level), LINT1 0x8400 (NMI, level); APs as power-on.
+ * - `kvm`: KVM's kvm_lapic_reset() with KVM_X86_QUIRK_LINT0_REENABLED (on by default): the BSP's
+ *   LINT0 is 0x700 (ExtINT, unmasked) while SVR stays 0xFF (software-disabled); APs as power-on.
+ */
+export type ResetPreset = 'power-on' | 'seabios' | 'kvm';
+export const RESET_PRESETS: readonly ResetPreset[] = ['power-on', 'seabios', 'kvm'];
 
 /** A CPU's run state as far as INIT and SIPI are concerned (SDM "MP Initialization"). */
 export type CpuRunState = 'running' | 'wait-for-sipi';
@@ -199,6 +215,8 @@ export interface LocalApicOptions {
   autoInitSipi?: boolean;
   /** Physical address width for IA32_APIC_BASE's base field. Default 36. */
   physAddrBits?: number;
+  /** The state the constructor and {@link LocalApic.reset} leave. Default `'power-on'`. */
+  reset?: ResetPreset;
   /**
    * Receives CPU-facing events. Optional: without one, fixed acceptances take a shorter path
    * (see {@link LocalApic.setEventHandler}).
@@ -333,6 +351,7 @@ export class LocalApic {
   private readonly x2apicSupported: boolean;
   private readonly autoInitSipi: boolean;
   private readonly startInX2apic: boolean;
+  private readonly resetPreset: ResetPreset;
   private readonly baseAddressMask: bigint;
   private apicBase = 0n;
   private esrPending = 0;
@@ -391,7 +410,8 @@ export class LocalApic {
       if (this.tracer !== undefined) this.tracer('timer-arm', atNs, 0);
     });
     this.startInX2apic = x2;
-    this.powerOn(bsp, x2);
+    this.resetPreset = checkPreset('reset', opts.reset ?? 'power-on');
+    this.powerOn(bsp, x2, this.resetPreset);
     this.bus?.attach(this);
   }
 
@@ -1054,12 +1074,17 @@ export class LocalApic {
     this.emit('sipi', vector);
   }
 
-  /** Power-up reset (RESET#): xAPIC mode (or x2APIC if the constructor asked), everything cleared. */
-  reset(): void {
-    this.powerOn(this.isBsp, this.startInX2apic);
+  /**
+   * Power-up reset (RESET#): xAPIC mode (or x2APIC if the constructor asked), everything cleared,
+   * then the registers of `preset` (default: the constructor's `reset` option).
+   * @throws RangeError for an unknown preset (nothing changes).
+   */
+  reset(preset?: ResetPreset): void {
+    const p = preset === undefined ? this.resetPreset : checkPreset('preset', preset);
+    this.powerOn(this.isBsp, this.startInX2apic, p);
   }
 
-  private powerOn(bsp: boolean, x2: boolean): void {
+  private powerOn(bsp: boolean, x2: boolean, preset: ResetPreset): void {
     this.apicBase = APIC_BASE_DEFAULT_ADDRESS | APIC_BASE_ENABLE | (bsp ? APIC_BASE_BSP : 0n);
     if (x2) this.apicBase |= APIC_BASE_EXTD;
     this.modeCode = x2 ? MODE_X2APIC : MODE_XAPIC;
@@ -1071,7 +1096,27 @@ export class LocalApic {
     this.initPending = false;
     this.runState = 'running';
     this.sipiVector = NO_VECTOR;
+    if (preset !== 'power-on' && bsp) this.applyFirmwarePreset(preset);
     this.bus?.routingChanged(this);
+  }
+
+  /**
+   * The BSP registers firmware leaves, set directly as a host loads state (KVM_SET_LAPIC), not as
+   * guest writes: the KVM state (LINT0 unmasked while software-disabled) is one no guest write
+   * can produce, because a software-disabled APIC forces the mask on LVT writes (SDM "Local APIC
+   * State After It Has Been Software Disabled"; KVM's kvm_lapic_reg_write does the same).
+   */
+  private applyFirmwarePreset(preset: ResetPreset): void {
+    if (preset === 'seabios') {
+      this.regs.set(APIC_SVR, SEABIOS_SVR);
+      this.swEnabled = true;
+      this.syncFastPaths();
+      this.regs.set(APIC_LVT_LINT0, SEABIOS_LINT0);
+      this.regs.set(APIC_LVT_LINT1, SEABIOS_LINT1);
+    } else {
+      this.regs.set(APIC_LVT_LINT0, KVM_QUIRK_LINT0);
+    }
+    this.evaluateLint(0, false);
   }
 
   /** Power-up register values (SDM "Local APIC State After Power-Up or Reset"). */
@@ -1112,11 +1157,12 @@ export class LocalApic {
   // Guest side: xAPIC MMIO
 
   /**
-   * A guest read of the xAPIC MMIO page at byte `offset` (0..0xFFF). Returns the 32-bit register
-   * shifted right by 8 * (offset & 3), so a sub-dword access masks the result to its size.
-   * Bytes 4..15 of each 16-byte slot read 0. With the APIC globally disabled or in x2APIC mode
-   * the window is not decoded and reads all ones (as KVM and illumos).
-   * @throws RangeError if offset is not an integer 0..0xFFF (host misuse).
+   * A guest read of `size` bytes (default 4) at byte `offset` of the xAPIC MMIO page. Returns the
+   * bytes a dword read shows in those lanes (src/apic/mmio.ts; bytes 4..15 of each 16-byte slot
+   * read 0). With the APIC globally disabled or in x2APIC mode the window is not decoded and reads
+   * all ones (as KVM and illumos).
+   * @throws RangeError unless offset is an integer 0..0xFFF, size is 1, 2 or 4 and the access
+   *   stays inside the page (host misuse).
    *
    * @example
    * ```ts
@@ -1127,22 +1173,36 @@ export class LocalApic {
    * apic.readRegister(0x30) & 0xff;  // 0x14: the version
    * ```
    */
-  readRegister(offset: number): number {
-    checkInt('offset', offset, 0, 0xfff);
-    if (this.modeCode !== MODE_XAPIC) return 0xffff_ffff;
-    const byte = offset & 0xf;
-    if (byte >= 4) return 0;
-    const value = this.readXapic(offset & 0xff0);
-    return value >>> (byte * 8);
+  readRegister(offset: number, size: MmioSize = 4): number {
+    // The common case, an aligned dword inside the window, in a few integer tests.
+    if (size === 4 && typeof offset === 'number' && (offset >>> 0) === offset && offset < MMIO_WINDOW_BYTES && (offset & 3) === 0 && this.modeCode === MODE_XAPIC) {
+      return this.readDword(offset) >>> 0;
+    }
+    return this.readLanes(offset, size);
+  }
+
+  /** Sub-dword, misaligned and non-xAPIC reads, and the host-misuse checks (out of line). */
+  private readLanes(offset: number, size: MmioSize): number {
+    checkMmio(offset, size);
+    if (this.modeCode !== MODE_XAPIC) return laneBytes(0xffff_ffff, 0xffff_ffff, 0, size);
+    const aligned = offset & ~3;
+    const lo = this.readDword(aligned);
+    const hi = crossesDword(offset, size) ? this.readDword(aligned + 4) : 0;
+    return laneBytes(lo, hi, offset, size);
+  }
+
+  /** The dword at a 4-aligned offset: a register in the first dword of its slot, else 0. */
+  private readDword(aligned: number): number {
+    return (aligned & 0xf) === 0 ? this.readXapic(aligned) : 0;
   }
 
   /**
-   * A guest write of a 32-bit value to the xAPIC MMIO page. Only aligned writes at the start of
-   * a register's 16-byte slot take effect (as bhyve). Reserved bits are ignored; writes to
-   * read-only registers are ignored; writes to unimplemented offsets set ESR bit 7. Any number
-   * is guest data (coerced to u32 like a 32-bit store).
-   * @throws RangeError if offset is not an integer 0..0xFFF; TypeError if value is not a number
-   *   (host misuse).
+   * A guest write of `size` bytes (default 4) to the xAPIC MMIO page. Only aligned dword writes at
+   * the start of a register's 16-byte slot take effect (src/apic/mmio.ts; as bhyve and KVM).
+   * Reserved bits are ignored; writes to read-only registers are ignored; writes to unimplemented
+   * offsets set ESR bit 7. Any number is guest data (coerced to u32 like a 32-bit store).
+   * @throws RangeError for an offset/size as {@link readRegister}; TypeError if value is not a
+   *   number (host misuse).
    *
    * @example
    * ```ts
@@ -1154,13 +1214,13 @@ export class LocalApic {
    * apic.writeRegister(0x380, 1_000_000);                 // initial count
    * ```
    */
-  writeRegister(offset: number, value: number): void {
-    checkInt('offset', offset, 0, 0xfff);
+  writeRegister(offset: number, value: number, size: MmioSize = 4): void {
+    checkMmio(offset, size);
     if (typeof value !== 'number') {
       throw new TypeError(`value must be a number (any number is taken as a 32-bit bus value), got ${value === null ? 'null' : typeof value}`);
     }
     if (this.modeCode !== MODE_XAPIC) return;
-    if ((offset & 0xf) !== 0) return;
+    if ((offset & 0xf) !== 0 || size !== 4) return;
     this.writeXapic(offset, value >>> 0);
   }
 
@@ -1455,16 +1515,20 @@ export class LocalApic {
   }
 
   /**
-   * SVR: clearing the software-enable bit masks every LVT entry; while disabled, attempts to
-   * unmask are ignored (SDM "Local APIC State After It Has Been Software Disabled").
+   * SVR: a write with the software-enable bit clear masks every LVT entry; while disabled,
+   * attempts to unmask are ignored (SDM "Local APIC State After It Has Been Software Disabled").
+   * The masking happens on every such write, not only on the 1 -> 0 change, as KVM's APIC_SPIV
+   * write does: it matters only for the 'kvm' reset preset, where LINT0 is unmasked while SVR
+   * bit 8 is clear.
    */
   private writeSvr(value: number): void {
     const svr = value & this.svrWritable();
     this.regs.set(APIC_SVR, svr);
     const enabled = (svr & SVR_APIC_ENABLE) !== 0;
-    if (enabled === this.swEnabled) return;
-    this.swEnabled = enabled;
-    this.syncFastPaths();
+    if (enabled !== this.swEnabled) {
+      this.swEnabled = enabled;
+      this.syncFastPaths();
+    }
     if (enabled) return;
     for (let i = 0; i < LVT_COUNT; i++) {
       const off = LVT_OFFSETS[i]!;
@@ -1710,6 +1774,13 @@ export class LocalApic {
     const fn = this.onEvent;
     if (fn !== undefined) fn(event, value);
   }
+}
+
+/** Checks a reset preset name. @throws TypeError for a non-string, RangeError for an unknown name. */
+export function checkPreset(name: string, value: unknown): ResetPreset {
+  if (typeof value !== 'string') throw new TypeError(`${name} must be one of ${RESET_PRESETS.join(', ')}, got ${typeof value}`);
+  if (!RESET_PRESETS.includes(value as ResetPreset)) throw new RangeError(`${name} must be one of ${RESET_PRESETS.join(', ')}, got '${value}'`);
+  return value as ResetPreset;
 }
 
 /** The argument errors of acceptInterrupt, in its order (out of line: see acceptInterrupt). */

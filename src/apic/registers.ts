@@ -147,6 +147,17 @@ export const LVT_TIMER_MODE_MASK = 0x3 << LVT_TIMER_MODE_SHIFT;
 /** Reset value of every LVT entry: masked, everything else zero. */
 export const LVT_RESET = LVT_MASKED;
 
+// ---- Firmware reset presets (docs/local-apic.md, "Reset presets") ---------------------------
+
+/** SeaBIOS smp_setup() (src/fw/smp.c) on the BSP: SVR |= APIC_ENABLED, from 0xFF. */
+export const SEABIOS_SVR = 0x1ff;
+/** SeaBIOS: LINT0 "as Ext_INT, level triggered" (delivery mode 111b, bit 15). */
+export const SEABIOS_LINT0 = 0x8700;
+/** SeaBIOS: LINT1 "as NMI, level triggered" (delivery mode 100b, bit 15). */
+export const SEABIOS_LINT1 = 0x8400;
+/** KVM kvm_lapic_reset() with KVM_X86_QUIRK_LINT0_REENABLED, BSP only: LVT0 = ExtINT, unmasked. */
+export const KVM_QUIRK_LINT0 = 0x700;
+
 export const TimerMode = {
   OneShot: 0,
   Periodic: 1,

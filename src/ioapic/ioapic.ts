@@ -15,6 +15,7 @@
 import { checkRestoreOptions, encodeDevice, restoreDevice, type RestoreOptions } from '../codec/container.js';
 import type { Rearm, StateReader, StateWriter } from '../codec/state.js';
 import { DeliveryMode } from '../apic/message.js';
+import { MMIO_WINDOW_BYTES, checkMmio, crossesDword, laneBytes, type MmioSize } from '../apic/mmio.js';
 import type { InterruptRouter } from '../apic/message.js';
 import { checkBool, checkInt } from '../errors.js';
 import type { Clock } from '../time/clock.js';
@@ -225,26 +226,43 @@ export class IoApic {
   // ---- Guest side: MMIO ------------------------------------------------------------------
 
   /**
-   * A 32-bit guest read at `offset` from the I/O APIC base. Offsets other than IOREGSEL (0x00)
-   * and IOWIN (0x10) read 0; so does the write-only EOI register (0x40). Never throws for a
-   * number.
-   * @throws TypeError if `offset` is not a number at all (host misuse, e.g. a bigint).
+   * A guest read of `size` bytes (default 4) at `offset` from the I/O APIC base: the bytes a dword
+   * read shows in those lanes (src/apic/mmio.ts). IOREGSEL (0x00) and IOWIN (0x10) are the only
+   * readable registers; the write-only EOI register (0x40) and every other offset read 0.
+   * @throws RangeError unless offset is an integer 0..0xFFF, size is 1, 2 or 4 and the access
+   *   stays in the 4 KiB window; TypeError for a non-number (host misuse).
    */
-  readRegister(offset: number): number {
-    if (typeof offset !== 'number') throw notANumber('offset', offset);
-    if (offset === IOREGSEL) return this.ioregsel;
-    if (offset === IOWIN) return this.readIndirect(this.ioregsel);
+  readRegister(offset: number, size: MmioSize = 4): number {
+    // The common case, an aligned dword inside the window, in a few integer tests.
+    if (size === 4 && typeof offset === 'number' && (offset >>> 0) === offset && offset < MMIO_WINDOW_BYTES && (offset & 3) === 0) return this.readDword(offset) >>> 0;
+    return this.readLanes(offset, size);
+  }
+
+  /** Sub-dword and misaligned reads, and the host-misuse checks (out of line: see readRegister). */
+  private readLanes(offset: number, size: MmioSize): number {
+    checkMmio(offset, size);
+    const aligned = offset & ~3;
+    const lo = this.readDword(aligned);
+    const hi = crossesDword(offset, size) ? this.readDword(aligned + 4) : 0;
+    return laneBytes(lo, hi, offset, size);
+  }
+
+  private readDword(aligned: number): number {
+    if (aligned === IOREGSEL) return this.ioregsel;
+    if (aligned === IOWIN) return this.readIndirect(this.ioregsel);
     return 0;
   }
 
   /**
-   * A 32-bit guest write at `offset`. `value` is coerced with `>>> 0`. Unknown offsets, and 0x40
-   * on a version 0x11 chip, ignore the write. Never throws for numbers.
-   * @throws TypeError if `offset` or `value` is not a number at all (host misuse, e.g. a bigint
-   *   or a string); nothing changes then.
+   * A guest write of `size` bytes (default 4) at `offset`; `value` is coerced with `>>> 0`.
+   * IOREGSEL takes any size at offset 0x00 (its index is bits 7:0; a byte write is how the data
+   * sheet loads it); IOWIN only an aligned dword; the EOI register (0x40, version 0x20 only) any
+   * size at 0x40 (the vector is bits 7:0). Every other write is ignored (src/apic/mmio.ts).
+   * @throws RangeError / TypeError for an offset or size as {@link readRegister}, TypeError if
+   *   value is not a number (host misuse); nothing changes then.
    */
-  writeRegister(offset: number, value: number): void {
-    if (typeof offset !== 'number') throw notANumber('offset', offset);
+  writeRegister(offset: number, value: number, size: MmioSize = 4): void {
+    checkMmio(offset, size);
     if (typeof value !== 'number') throw notANumber('value', value);
     const v = value >>> 0;
     if (offset === IOREGSEL) {
@@ -252,7 +270,7 @@ export class IoApic {
       return;
     }
     if (offset === IOWIN) {
-      this.writeIndirect(this.ioregsel, v);
+      if (size === 4) this.writeIndirect(this.ioregsel, v);
       return;
     }
     if (offset === IOEOI && this.version === VERSION_IOXAPIC) this.eoiVector(v & IOEOI_VECTOR_MASK);

@@ -42,7 +42,9 @@ import { NestedController, type NestedStatus } from '../inject/nested.js';
 import { checkNestedIsa } from '../inject/nested-validate.js';
 import type { L2ApicAccess } from '../inject/nested-access.js';
 import type { LowestPriorityPolicy } from '../bus/lowest-priority.js';
-import { Platform, type CpuEvent } from '../platform/platform.js';
+import { Platform, type CpuEvent, type PlatformIoApicOptions, type PlatformLapicOptions } from '../platform/platform.js';
+import type { IsaOverride, PicOutputRoute } from '../platform/wiring.js';
+import type { ResetPreset } from '../apic/local-apic.js';
 import type { Explanation } from '../platform/explain.js';
 import { Scheduler } from '../time/scheduler.js';
 import { Trace, type TraceKind } from '../trace/trace.js';
@@ -62,6 +64,16 @@ export interface MachineOptions {
   svmVintr?: SvmVintrOptions;
   /** Lowest-priority arbitration policy of the APIC bus. */
   lowestPriority?: LowestPriorityPolicy;
+  /** Local APIC options, passed to the Platform (docs/platform.md). */
+  lapic?: PlatformLapicOptions;
+  /** I/O APIC options, passed to the Platform. */
+  ioapic?: PlatformIoApicOptions;
+  /** ISA-to-GSI overrides, passed to the Platform. */
+  isaOverrides?: readonly IsaOverride[];
+  /** Where the 8259A's output goes (a route name: the machine's vCPUs take its interrupts). */
+  picOutput?: PicOutputRoute;
+  /** The local APICs' reset preset, passed to the Platform. */
+  reset?: ResetPreset;
   /** Record the trace (default true). */
   trace?: boolean;
   /**
@@ -317,6 +329,9 @@ export class Machine {
     const traceOn = checkBool('trace', opts.trace ?? true);
     const traceLimit = opts.traceLimit === undefined ? undefined : checkInt('traceLimit', opts.traceLimit, 1, 50_000_000);
     checkSvmVintrOptions(opts.svmVintr);
+    if (opts.picOutput !== undefined && typeof opts.picOutput !== 'string') {
+      throw new TypeError(`picOutput must be a route name for a Machine (its vCPUs take the 8259A's interrupts), got ${typeof opts.picOutput}`);
+    }
     this.options = {
       cpus: opts.cpus,
       backend: opts.backend,
@@ -326,6 +341,12 @@ export class Machine {
       costs: { ...this.costs },
       svmVintr: { intermediateState: opts.svmVintr?.intermediateState === true, cr8Intercept: opts.svmVintr?.cr8Intercept === true },
       ...(opts.lowestPriority === undefined ? {} : { lowestPriority: opts.lowestPriority }),
+      // Platform options are recorded (for snapshots) only when given, so default snapshots keep their bytes.
+      ...(opts.lapic === undefined ? {} : { lapic: { ...opts.lapic } }),
+      ...(opts.ioapic === undefined ? {} : { ioapic: { ...opts.ioapic } }),
+      ...(opts.isaOverrides === undefined ? {} : { isaOverrides: Array.isArray(opts.isaOverrides) ? opts.isaOverrides.map((o) => ({ ...o })) : opts.isaOverrides }),
+      ...(opts.picOutput === undefined ? {} : { picOutput: opts.picOutput }),
+      ...(opts.reset === undefined ? {} : { reset: opts.reset }),
       trace: traceOn,
       ...(traceLimit === undefined ? {} : { traceLimit }),
     };
@@ -337,6 +358,11 @@ export class Machine {
       ioapicPins: opts.ioapicPins,
       x2apic: opts.x2apic,
       bus: opts.lowestPriority === undefined ? undefined : { lowestPriority: opts.lowestPriority },
+      lapic: opts.lapic,
+      ioapic: opts.ioapic,
+      isaOverrides: opts.isaOverrides,
+      picOutput: opts.picOutput,
+      reset: opts.reset,
     });
     const n = this.platform.cpus;
     this.trace = new Trace(traceLimit === undefined ? {} : { limit: traceLimit });

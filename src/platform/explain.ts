@@ -202,7 +202,7 @@ function explainPic(pair: PicPair, apic: LocalApic, vector: number): Explanation
       }
     }
     if (apic.mode !== 'disabled' && !apic.extIntPending()) {
-      return answer(false, 'pic-lint0-masked', `IRQ${irq} is ready at the 8259A but the CPU does not see it: LINT0 is masked or not in ExtINT mode, and no I/O APIC ExtINT entry forwards it`);
+      return answer(false, 'pic-lint0-masked', `IRQ${irq} is ready at the 8259A but the CPU does not see it: LINT0 is masked, not in ExtINT mode or not wired to the 8259A (picOutput), and no I/O APIC ExtINT entry forwards it`);
     }
     return answer(true, 'pic-deliverable', `IRQ${irq} is the 8259A's next vector (${hex(vector)}): the next INTA returns it`);
   }

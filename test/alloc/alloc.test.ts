@@ -240,4 +240,23 @@ describe('allocation: steady-state fast paths allocate nothing', () => {
     });
     expect(perOp).toBeLessThan(MAX_BYTES_PER_OP);
   });
+
+  it('Platform: setIsaIrq through an active-low override and a lint0-bsp PIC output', () => {
+    const platform = new Platform({ cpus: 2, isaOverrides: [{ isaIrq: 0, gsi: 2 }, { isaIrq: 9, gsi: 20, polarity: 'active-low', trigger: 'level' }], picOutput: 'lint0-bsp' });
+    platform.onCpuEvent(() => {});
+    const lapic = platform.lapics[0]!;
+    lapic.writeRegister(0xf0, 0x1ff);
+    const io = platform.ioapic;
+    io.writeRegister(0x00, 0x10 + 2 * 20);
+    io.writeRegister(0x10, (1 << 15) | (1 << 13) | 0x59); // GSI 20: level, active low, vector 0x59
+    const perOp = bytesPerOp((n) => {
+      for (let i = 0; i < n; i++) {
+        platform.setIsaIrq(9, true);
+        while (platform.cpuHasInterrupt(0)) platform.cpuAcknowledge(0);
+        platform.setIsaIrq(9, false);
+        while (lapic.highestInService() >= 0) lapic.eoi();
+      }
+    });
+    expect(perOp).toBeLessThan(MAX_BYTES_PER_OP);
+  });
 });

@@ -29,8 +29,8 @@ type GuestOp =
 
 const offsetArb = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom(0x00, 0x10, 0x40) },
-  { weight: 1, arbitrary: fc.integer({ min: -8, max: 0x1000 }) },
-  { weight: 1, arbitrary: fc.double() },
+  // Every offset of the 4 KiB window (others are host misuse: test/misuse/ioapic.test.ts).
+  { weight: 2, arbitrary: fc.integer({ min: 0, max: 0xfff }) },
 );
 /** Entry-shaped values: any vector, any mode, random flag bits, plus raw 32-bit noise. */
 const entryArb = fc

@@ -70,16 +70,25 @@ describe('IoApic misuse', () => {
   }
 });
 
-describe('IoApic: any number at the MMIO window is guest input and never throws', () => {
+describe('IoApic: an offset outside the 4 KiB window, or a size other than 1/2/4, is host misuse (src/apic/mmio.ts)', () => {
   for (const off of [-1, 0.5, Number.NaN, Number.POSITIVE_INFINITY, 0x1000, 2 ** 53]) {
-    it(`offset ${off} reads 0 and ignores writes`, () => {
+    it(`offset ${off} throws a RangeError on read and write and changes nothing`, () => {
       const { io, observe } = busy();
-      const before = observe();
-      expect(io.readRegister(off)).toBe(0);
-      io.writeRegister(off, 0xffff_ffff);
-      expect(observe()).toEqual(before);
+      expectRejected(observe, () => io.readRegister(off), RangeError, /^offset must be an integer in 0\.\.4095/);
+      expectRejected(observe, () => io.writeRegister(off, 0xffff_ffff), RangeError, /^offset must be an integer in 0\.\.4095/);
     });
   }
+  for (const size of [0, 3, 8, 4.5]) {
+    it(`size ${size} throws a RangeError and changes nothing`, () => {
+      const { io, observe } = busy();
+      expectRejected(observe, () => io.writeRegister(0x00, 0x10, size as 4), RangeError, /^size must be 1, 2 or 4/);
+      expectRejected(observe, () => io.readRegister(0x10, size as 4), RangeError, /^size must be 1, 2 or 4/);
+    });
+  }
+  it('every in-window offset and size is guest input and never throws', () => {
+    const { io } = busy();
+    for (let off = 0; off < 0x1000; off += 7) for (const size of [1, 2, 4] as const) expect(() => io.readRegister(off, size)).not.toThrow();
+  });
   it('NaN, infinities, negatives and fractions written to IOREGSEL are coerced, not rejected', () => {
     const { io } = busy();
     for (const [v, sel] of [[Number.NaN, 0], [Number.POSITIVE_INFINITY, 0], [-1, 0xff], [17.9, 0x11], [2 ** 32 + 0x12, 0x12]] as const) {

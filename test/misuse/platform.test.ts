@@ -27,6 +27,13 @@ const cases: Array<Case<Platform>> = [
   c('explain(2, 0x41)', (pc) => pc.explain(2, 0x41), RangeError, CPU),
   // MSI data is guest data when it is a number, a host bug otherwise.
   ...NOT_NUMBERS.map(([label, a]) => c<Platform>(`sendMsi(${label}, 0x41)`, (pc) => pc.sendMsi(a as number, 0x41), TypeError, /^address must be a number/)),
+  // Wiring, presets (docs/platform.md "Wiring options", docs/local-apic.md "Reset presets").
+  ...[16, -1, 2.5, Number.NaN].map((irq) => c<Platform>(`setIsaIrq(${irq}, true)`, (pc) => pc.setIsaIrq(irq, true), RangeError, /^irq must be an integer in 0\.\.15/)),
+  c('setIsaIrq(a string, true)', (pc) => pc.setIsaIrq('3' as unknown as number, true), TypeError, /^irq must be a number/),
+  ...NOT_BOOLEANS.map(([label, l]) => c<Platform>(`setIsaIrq(4, ${label})`, (pc) => pc.setIsaIrq(4, l as boolean), TypeError, /^level must be a boolean/)),
+  ...[16, -1].map((irq) => c<Platform>(`isaGsi(${irq})`, (pc) => pc.isaGsi(irq), RangeError, /^irq must be an integer in 0\.\.15/)),
+  c("reset('bios')", (pc) => pc.reset('bios' as never), RangeError, /^preset must be one of power-on, seabios, kvm/),
+  c('reset(1)', (pc) => pc.reset(1 as never), TypeError, /^preset must be one of/),
   ...[undefined, 42, {}].map((fn) => c<Platform>(`onCpuEvent(${String(fn)})`, (pc) => pc.onCpuEvent(fn as unknown as (e: CpuEvent) => void), TypeError, /^fn must be a function/)),
 ];
 
@@ -43,6 +50,13 @@ describe('Platform misuse', () => {
     expectRejected(small.observe, () => small.pc.setIrq(47, true), RangeError, /^gsi must be an integer in 0\.\.23/);
     const big = new Platform({ cpus: 1, ioapicPins: 48 });
     expect(() => big.setIrq(47, true)).not.toThrow();
+  });
+
+  it('setIrq on a GSI >= 16 that an ISA override owns throws and changes nothing', () => {
+    const pc = new Platform({ cpus: 1, isaOverrides: [{ isaIrq: 0, gsi: 2 }, { isaIrq: 11, gsi: 21 }] });
+    const before = [pc.save(), pc.ioapic.pinLevel(21)];
+    expect(() => pc.setIrq(21, true)).toThrow(/^gsi 21 is wired to ISA IRQ 11/);
+    expect([pc.save(), pc.ioapic.pinLevel(21)]).toEqual(before);
   });
 
   it('an x2APIC platform of 300 CPUs checks CPU indexes against 0..299', () => {
