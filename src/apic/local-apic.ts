@@ -1850,7 +1850,10 @@ function checkPage(r: StateReader, words: Uint32Array, mode: number, id: number,
     const remoteIrr = lint && (lvt & LVT_TRIGGER_LEVEL) !== 0 ? LVT_REMOTE_IRR : 0;
     if ((lvt & ~(LVT_WRITABLE[i]! | remoteIrr)) !== 0) r.fail('page', `LVT at 0x${off.toString(16)} has reserved bits set`);
     // SDM "Spurious-Interrupt Vector Register": while software-disabled every LVT stays masked.
-    if (!swEnabled && (lvt & LVT_MASKED) === 0) r.fail('page', `LVT at 0x${off.toString(16)} is unmasked while the APIC is software-disabled`);
+    // The one reachable exception is the 'kvm' reset preset's LINT0 (KVM_X86_QUIRK_LINT0_REENABLED):
+    // exactly that value, which a guest write while disabled cannot produce (it forces the mask).
+    const kvmLint0 = i === LvtIndex.Lint0 && lvt === KVM_QUIRK_LINT0;
+    if (!swEnabled && (lvt & LVT_MASKED) === 0 && !kvmLint0) r.fail('page', `LVT at 0x${off.toString(16)} is unmasked while the APIC is software-disabled`);
   }
   checkOtherWords(r, words, mode, id);
   if (mode === MODE_X2APIC && word(APIC_ID) !== id) r.fail('page', 'x2APIC ID register does not match the APIC ID');

@@ -99,6 +99,17 @@ describe('hostile LocalApic snapshots', () => {
     expectRejected(editSection(bytes, 'local-apic', (v) => v.setUint32(page(0xf0), 0xff, true)), /software-disabled/);
   });
 
+  it("while software-disabled, only the 'kvm' preset's LINT0 (0x700 exactly) may be unmasked", () => {
+    const clock = new Scheduler();
+    const apic = new LocalApic({ id: 1, clock, bsp: true, reset: 'kvm' });
+    const bytes = apic.save();
+    expect(() => new LocalApic({ id: 1, clock: new Scheduler(), bsp: true }).restore(bytes)).not.toThrow();
+    // The same page with LINT0 as an unmasked NMI or a fixed vector: no guest write reaches that.
+    expectRejected(editSection(bytes, 'local-apic', (v) => v.setUint32(page(0x350), 0x400, true)), /LVT at 0x350.*software-disabled/);
+    expectRejected(editSection(bytes, 'local-apic', (v) => v.setUint32(page(0x350), 0x30, true)), /LVT at 0x350.*software-disabled/);
+    expectRejected(editSection(bytes, 'local-apic', (v) => v.setUint32(page(0x360), 0x400, true)), /LVT at 0x360.*software-disabled/);
+  });
+
   it('reserved LDR or ICR bits, or ESR bits the model never sets, are rejected', () => {
     const { bytes } = timerApic();
     expectRejected(editSection(bytes, 'local-apic', (v) => v.setUint32(page(0x0d0), 0x0100_0001, true)), /LDR/);
