@@ -18,10 +18,11 @@ const KB = 1024;
 
 /**
  * Budgets in gzip bytes. `LocalApic` + `Scheduler` is the issue-15 goal (15 KB). The goal for the
- * whole library was 50 KB; it measured 52.1 KB when this script was written (a third of it is
- * error-message text), so the budget holds it where it is instead of letting it grow unnoticed.
+ * whole library was 50 KB; it measured 52.1 KB when this script was written and 62.3 KB after the
+ * 2026-12 round's features (docs/performance.md, "Bundle size"), so the budget holds it where it is
+ * instead of letting it grow unnoticed.
  */
-export const BUDGETS = { 'LocalApic + Scheduler': 15 * KB, everything: 56 * KB };
+export const BUDGETS = { 'LocalApic + Scheduler': 15 * KB, everything: 64 * KB };
 
 /** The imports measured: what an application writes, and uses (so nothing is dropped as unused). */
 export const CASES = {

@@ -30,7 +30,7 @@ describe('bundle size (tree-shaking of the ESM build)', () => {
     expect(rows.Platform!.gzip).toBeLessThan(rows.everything!.gzip * 0.5);
   });
 
-  it('the whole library stays within its budget of 56 KB gzip', () => {
-    expect(rows.everything!.gzip).toBeLessThanOrEqual(56 * 1024);
+  it('the whole library stays within its budget of 64 KB gzip', () => {
+    expect(rows.everything!.gzip).toBeLessThanOrEqual(64 * 1024);
   });
 });
