@@ -1,0 +1,97 @@
+// Boots one guest in v86@0.4.0 under Node, on irqchip (the adapter) or on v86's own controllers,
+// and collects its serial output. Used by boot.mjs, scripts/test-guest.mjs and the benchmark.
+
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { IrqchipForV86, exposeV86Globals } from './irqchip-v86.mjs';
+
+const require = createRequire(import.meta.url);
+const V86_DIR = dirname(dirname(require.resolve('v86-legacy')));
+const v86module = require('v86-legacy');
+exposeV86Globals(v86module);
+
+/** Port the multiboot test loader of v86@0.4.0 treats as "exit with this code". */
+const EXIT_PORT = 0xf4;
+
+let binaries;
+function loadBinaries() {
+  binaries ??= {
+    wasm: readFileSync(join(V86_DIR, 'build', 'v86.wasm')),
+    bios: readFileSync(join(V86_DIR, 'bios', 'seabios.bin')),
+    vgaBios: readFileSync(join(V86_DIR, 'bios', 'vgabios.bin')),
+  };
+  return binaries;
+}
+
+const buffer = (bytes) => ({ buffer: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) });
+
+/**
+ * @param {object} o
+ * @param {'irqchip' | 'v86'} o.controllers
+ * @param {Uint8Array} [o.multiboot] a multiboot kernel
+ * @param {Uint8Array} [o.bzimage] a Linux kernel, with [o.initrd] and [o.cmdline]
+ * @param {number} [o.memoryMiB]
+ * @param {(text: string) => boolean} [o.until] stop once this returns true for the output so far
+ * @param {number} [o.timeoutMs] host time limit
+ * @returns {Promise<{ serial: string, exitCode: number | undefined, ms: number, timedOut: boolean, adapter?: IrqchipForV86 }>}
+ */
+export async function runGuest(o) {
+  const bin = loadBinaries();
+  const options = {
+    wasm_fn: async (env) => (await WebAssembly.instantiate(bin.wasm, env)).instance.exports,
+    bios: buffer(bin.bios),
+    vga_bios: buffer(bin.vgaBios),
+    memory_size: (o.memoryMiB ?? 32) * 1024 * 1024,
+    vga_memory_size: 2 * 1024 * 1024,
+    acpi: true,
+    autostart: false,
+    disable_keyboard: true,
+    disable_mouse: true,
+    disable_speaker: true,
+  };
+  if (o.multiboot) options.multiboot = buffer(o.multiboot);
+  if (o.bzimage) {
+    options.bzimage = buffer(o.bzimage);
+    if (o.initrd) options.initrd = buffer(o.initrd);
+    options.cmdline = o.cmdline ?? 'console=ttyS0';
+  }
+  const emulator = new v86module.V86Starter(options);
+  await new Promise((resolve) => emulator.add_listener('emulator-loaded', resolve));
+  const cpu = emulator.v86.cpu;
+  const adapter =
+    o.controllers === 'irqchip'
+      ? new IrqchipForV86(cpu, { now: v86module.v86.microtick, testPorts: true, platform: o.platform })
+      : undefined;
+
+  if (!adapter) {
+    // The same test protocol for GSIs 16-23 on v86's own I/O APIC, for comparison runs.
+    for (let gsi = 16; gsi <= 23; gsi++) {
+      const write = (v) => (v ? cpu.devices.ioapic.set_irq(gsi) : cpu.devices.ioapic.clear_irq(gsi));
+      cpu.io.register_write(0x2000 + gsi, cpu, write, write, write);
+    }
+  }
+
+  let serial = '';
+  let exitCode;
+  let finish;
+  const done = new Promise((resolve) => (finish = resolve));
+  cpu.io.register_write(EXIT_PORT, cpu, (code) => {
+    exitCode = code;
+    finish();
+  });
+  emulator.add_listener('serial0-output-char', (ch) => {
+    serial += ch;
+    if (o.onChar) o.onChar(ch);
+    if (o.until && ch === '\n' && o.until(serial)) finish();
+  });
+  const start = performance.now();
+  const timer = setTimeout(() => finish('timeout'), o.timeoutMs ?? 60_000);
+  emulator.run();
+  const why = await done;
+  clearTimeout(timer);
+  const ms = performance.now() - start;
+  await emulator.stop();
+  emulator.destroy?.().catch?.(() => {});
+  return { serial, exitCode, ms, timedOut: why === 'timeout', adapter };
+}
