@@ -42,7 +42,8 @@ import { NestedController, type NestedStatus } from '../inject/nested.js';
 import { checkNestedIsa } from '../inject/nested-validate.js';
 import type { L2ApicAccess } from '../inject/nested-access.js';
 import type { LowestPriorityPolicy } from '../bus/lowest-priority.js';
-import { Platform, type CpuEvent } from '../platform/platform.js';
+import { Platform, type CpuEvent, type PlatformIoApicOptions, type PlatformLapicOptions } from '../platform/platform.js';
+import type { IsaOverride, PicOutputRoute } from '../platform/wiring.js';
 import type { Explanation } from '../platform/explain.js';
 import { Scheduler } from '../time/scheduler.js';
 import { Trace, type TraceKind } from '../trace/trace.js';
@@ -62,6 +63,14 @@ export interface MachineOptions {
   svmVintr?: SvmVintrOptions;
   /** Lowest-priority arbitration policy of the APIC bus. */
   lowestPriority?: LowestPriorityPolicy;
+  /** Local APIC options, passed to the Platform (docs/platform.md). */
+  lapic?: PlatformLapicOptions;
+  /** I/O APIC options, passed to the Platform. */
+  ioapic?: PlatformIoApicOptions;
+  /** ISA-to-GSI overrides, passed to the Platform. */
+  isaOverrides?: readonly IsaOverride[];
+  /** Where the 8259A's output goes (a route name: the machine's vCPUs take its interrupts). */
+  picOutput?: PicOutputRoute;
   /** Record the trace (default true). */
   trace?: boolean;
   /**
@@ -267,6 +276,9 @@ export class Machine {
     const traceOn = checkBool('trace', opts.trace ?? true);
     const traceLimit = opts.traceLimit === undefined ? undefined : checkInt('traceLimit', opts.traceLimit, 1, 50_000_000);
     checkSvmVintrOptions(opts.svmVintr);
+    if (opts.picOutput !== undefined && typeof opts.picOutput !== 'string') {
+      throw new TypeError(`picOutput must be a route name for a Machine (its vCPUs take the 8259A's interrupts), got ${typeof opts.picOutput}`);
+    }
     this.options = {
       cpus: opts.cpus,
       backend: opts.backend,
@@ -276,6 +288,11 @@ export class Machine {
       costs: { ...this.costs },
       svmVintr: { intermediateState: opts.svmVintr?.intermediateState === true },
       ...(opts.lowestPriority === undefined ? {} : { lowestPriority: opts.lowestPriority }),
+      // Platform options are recorded (for snapshots) only when given, so default snapshots keep their bytes.
+      ...(opts.lapic === undefined ? {} : { lapic: { ...opts.lapic } }),
+      ...(opts.ioapic === undefined ? {} : { ioapic: { ...opts.ioapic } }),
+      ...(opts.isaOverrides === undefined ? {} : { isaOverrides: Array.isArray(opts.isaOverrides) ? opts.isaOverrides.map((o) => ({ ...o })) : opts.isaOverrides }),
+      ...(opts.picOutput === undefined ? {} : { picOutput: opts.picOutput }),
       trace: traceOn,
       ...(traceLimit === undefined ? {} : { traceLimit }),
     };
@@ -287,6 +304,10 @@ export class Machine {
       ioapicPins: opts.ioapicPins,
       x2apic: opts.x2apic,
       bus: opts.lowestPriority === undefined ? undefined : { lowestPriority: opts.lowestPriority },
+      lapic: opts.lapic,
+      ioapic: opts.ioapic,
+      isaOverrides: opts.isaOverrides,
+      picOutput: opts.picOutput,
     });
     const n = this.platform.cpus;
     this.trace = new Trace(traceLimit === undefined ? {} : { limit: traceLimit });
