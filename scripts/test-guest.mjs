@@ -89,27 +89,54 @@ function linuxChecks(serial) {
 }
 
 // ---- run ----------------------------------------------------------------------------------
+// Every run drives v86's time from its instruction counter (InstructionClock): the checks then
+// see the guest's time, not a loaded host's, and irqchip's runs are repeatable.
+const CLOCK = 'instructions';
 const results = {}; // controllers -> Map(check -> { status, detail })
 const times = {};
-for (const controllers of CONTROLLERS) {
-  const all = new Map();
-  const k = await runGuest({ controllers, multiboot: readFileSync(KERNEL), timeoutMs: 60_000 });
-  const kernel = parseKernel(k.serial);
-  if (k.timedOut || k.exitCode === undefined) kernel.set('kernel.exits', { status: 'FAIL', detail: 'no exit within 60 s' });
-  for (const [name, r] of kernel) all.set(name, r);
-  const l = await runGuest({
+const hashes = { kernel: [], linux: [] };
+const bootKernel = (controllers) =>
+  runGuest({ controllers, clock: CLOCK, multiboot: readFileSync(KERNEL), timeoutMs: 120_000 });
+const bootLinux = (controllers) =>
+  runGuest({
     controllers,
+    clock: CLOCK,
     bzimage: readFileSync(BZIMAGE),
     initrd: readFileSync(INITRD),
     cmdline: 'console=ttyS0',
     memoryMiB: 128,
     until: (text) => text.includes('IRQCHIP-GUEST-DONE'),
-    timeoutMs: 240_000,
+    timeoutMs: 600_000,
   });
+for (const controllers of CONTROLLERS) {
+  const all = new Map();
+  const k = await bootKernel(controllers);
+  console.log(`kernel on ${controllers}: ${(k.ms / 1000).toFixed(1)} s, exit code ${k.exitCode ?? '-'}`);
+  const kernel = parseKernel(k.serial);
+  if (k.timedOut || k.exitCode === undefined) kernel.set('kernel.exits', { status: 'FAIL', detail: 'no exit within the time limit' });
+  for (const [name, r] of kernel) all.set(name, r);
+  const l = await bootLinux(controllers);
+  console.log(`linux on ${controllers}: ${l.timedOut ? 'timeout' : `${(l.ms / 1000).toFixed(1)} s`}`);
   for (const [name, r] of linuxChecks(l.serial)) all.set(name, r);
   results[controllers] = all;
   times[controllers] = { kernel: k.ms, linux: l.timedOut ? NaN : l.ms };
+  if (controllers === 'irqchip') {
+    hashes.kernel.push(k.traceHash);
+    hashes.linux.push(l.traceHash);
+  }
 }
+// Determinism: the same guest twice on irqchip gives the same interrupt trace (vector, virtual ns).
+const k2 = await bootKernel('irqchip');
+hashes.kernel.push(k2.traceHash);
+const same = (h) => h.length === 2 && h[0] !== undefined && h[0] === h[1];
+const hex = (h) => h.map((x) => (x === undefined ? '-' : x.toString(16).padStart(8, '0'))).join(' vs ');
+results.irqchip.set('kernel.same-trace-twice', { status: same(hashes.kernel) ? 'PASS' : 'FAIL', detail: hex(hashes.kernel) });
+if (!process.argv.includes('--quick')) {
+  const l2 = await bootLinux('irqchip');
+  hashes.linux.push(l2.traceHash);
+  results.irqchip.set('linux.same-trace-twice', { status: same(hashes.linux) ? 'PASS' : 'FAIL', detail: hex(hashes.linux) });
+}
+console.log(`trace hashes: kernel ${hex(hashes.kernel)}, linux ${hex(hashes.linux)}`);
 
 const names = [...new Set(CONTROLLERS.flatMap((c) => [...results[c].keys()]))];
 const width = Math.max(...names.map((n) => n.length));

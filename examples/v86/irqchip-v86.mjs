@@ -11,10 +11,10 @@
 // - save_state/restore_state (devices.pic/apic/ioapic.get_state)        -> Platform.save/restore
 //
 // Wiring: v86 wires ISA IRQ n to I/O APIC pin n and its SeaBIOS gets no etc/irq0-override, so the
-// firmware tables the guest reads say "IRQ0 is on pin 0". Platform's default puts IRQ0 on pin 2
-// (QEMU/KVM's wiring, with the MADT override). The option `isaOverrides` below asks the Platform
-// for v86's wiring when the library has it (the embedding issue); without it a guest that trusts
-// the firmware tables programs pin 0 for its timer and the timer fires through the 8259A only.
+// firmware tables the guest reads (MADT, MP table) say "IRQ0 is on pin 0". Platform's default puts
+// IRQ0 on pin 2 (QEMU/KVM's wiring, which their MADT announces with an override). The adapter asks
+// for v86's wiring with `isaOverrides: []`; with the default, a guest that trusts the tables
+// programs pin 0 for its timer, and the timer fires once (Linux's check_timer test) and never again.
 
 import { Platform } from 'irqchip';
 
@@ -31,6 +31,8 @@ const LAPIC_PAGE = 0x1000;
 const IOAPIC_BASE = 0xfec00000;
 const IOAPIC_WINDOW = 0x20000; // one v86 MMIO block (128 KiB)
 const IOAPIC_DECODE = 0xff; // the 82093AA decodes IOREGSEL 0x00, IOWIN 0x10, EOI 0x40 in the low byte
+/** v86@0.4.0 wires ISA IRQ n to I/O APIC pin n, IRQ0 included, and its firmware says so. */
+const V86_ISA_OVERRIDES = [];
 /** v86's main loop wants "milliseconds until you next need me", at most 100. */
 const MAX_SLEEP_MS = 100;
 
@@ -53,6 +55,13 @@ export function exposeV86Globals(v86module) {
   }
 }
 
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+function fnv1a(hash, word) {
+  for (let i = 0; i < 4; i++) hash = Math.imul(hash ^ ((word >>> (i * 8)) & 0xff), FNV_PRIME) >>> 0;
+  return hash;
+}
+
 export class IrqchipForV86 {
   /**
    * @param {object} cpu `emulator.v86.cpu` of a V86Starter made with `acpi: true`, after
@@ -68,11 +77,13 @@ export class IrqchipForV86 {
     if (typeof opts?.now !== 'function') throw new TypeError('opts.now must be a function returning ms');
     this.cpu = cpu;
     this.nowMs = opts.now;
-    this.platformOptions = { cpus: 1, ...opts.platform };
+    this.platformOptions = { cpus: 1, isaOverrides: V86_ISA_OVERRIDES, ...opts.platform };
     this.platform = new Platform(this.platformOptions);
     this.originMs = this.nowMs();
     this.lastNs = 0;
-    this.stats = { acks: 0, spurious: 0, lineChanges: 0 };
+    this.stats = { acks: 0, lineChanges: 0 };
+    /** FNV-1a over (vector, virtual ns) of every interrupt the CPU took: equal hashes, equal traces. */
+    this.traceHash = FNV_OFFSET;
     this.installPorts();
     this.installMmio();
     this.installCpuHooks();
@@ -113,8 +124,10 @@ export class IrqchipForV86 {
   /** INTA: v86 calls this when IF = 1. The CPU takes whatever the controllers hand it. */
   acknowledge() {
     if (!this.platform.cpuHasInterrupt(0)) return;
+    this.sync();
     const vector = this.platform.cpuAcknowledge(0);
     this.stats.acks++;
+    this.traceHash = fnv1a(fnv1a(fnv1a(this.traceHash, vector), this.lastNs >>> 0), Math.floor(this.lastNs / 2 ** 32));
     this.cpu.pic_call_irq(vector);
   }
 

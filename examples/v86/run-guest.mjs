@@ -24,6 +24,42 @@ function loadBinaries() {
   return binaries;
 }
 
+/**
+ * A clock for v86 made from its instruction counter: `instructionsPerMs` instructions are one ms,
+ * and a halted CPU jumps ahead to the next timer instead of sleeping. v86@0.4.0 reads time through
+ * one static function, `v86.microtick` (its devices call it; the wasm core gets it as an import
+ * when the emulator is built), so replacing it before `new V86Starter` moves every device onto
+ * this clock — except the RTC, which reads Date.now() for its alarms and periodic interrupt.
+ */
+export class InstructionClock {
+  constructor(instructionsPerMs = 100_000) {
+    this.instructionsPerMs = instructionsPerMs;
+    this.cpu = undefined;
+    this.lastCount = 0;
+    this.wraps = 0;
+    this.skippedMs = 0;
+    this.now = () => this.ms();
+  }
+
+  ms() {
+    if (!this.cpu) return 0;
+    const count = this.cpu.instruction_counter[0] >>> 0;
+    if (count < this.lastCount) this.wraps++;
+    this.lastCount = count;
+    return (this.wraps * 2 ** 32 + count) / this.instructionsPerMs + this.skippedMs;
+  }
+
+  /** v86 returns "sleep this many ms" from a halted CPU; skip that time instead of sleeping it. */
+  attach(emulator) {
+    const machine = emulator.v86;
+    this.cpu = machine.cpu;
+    machine.yield = (ms, tick) => {
+      if (ms > 0 && this.cpu.in_hlt[0]) this.skippedMs += ms;
+      setImmediate(() => machine.yield_callback(tick));
+    };
+  }
+}
+
 const buffer = (bytes) => ({ buffer: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) });
 
 /**
@@ -34,7 +70,9 @@ const buffer = (bytes) => ({ buffer: bytes.buffer.slice(bytes.byteOffset, bytes.
  * @param {number} [o.memoryMiB]
  * @param {(text: string) => boolean} [o.until] stop once this returns true for the output so far
  * @param {number} [o.timeoutMs] host time limit
- * @returns {Promise<{ serial: string, exitCode: number | undefined, ms: number, timedOut: boolean, adapter?: IrqchipForV86 }>}
+ * @param {'host' | 'instructions'} [o.clock] v86's time: the host's (default) or the InstructionClock
+ * @returns {Promise<{ serial: string, exitCode: number | undefined, ms: number, timedOut: boolean,
+ *   adapter?: IrqchipForV86, traceHash?: number, interrupts?: number }>}
  */
 export async function runGuest(o) {
   const bin = loadBinaries();
@@ -56,12 +94,24 @@ export async function runGuest(o) {
     if (o.initrd) options.initrd = buffer(o.initrd);
     options.cmdline = o.cmdline ?? 'console=ttyS0';
   }
-  const emulator = new v86module.V86Starter(options);
-  await new Promise((resolve) => emulator.add_listener('emulator-loaded', resolve));
+  const hostMicrotick = v86module.v86.microtick;
+  const clock = o.clock === 'instructions' ? new InstructionClock(o.instructionsPerMs) : undefined;
+  if (clock) v86module.v86.microtick = clock.now;
+  let emulator;
+  try {
+    emulator = new v86module.V86Starter(options);
+    await new Promise((resolve) => emulator.add_listener('emulator-loaded', resolve));
+  } finally {
+    v86module.v86.microtick = hostMicrotick; // the wasm core and the devices already hold theirs
+  }
   const cpu = emulator.v86.cpu;
+  if (clock) {
+    clock.attach(emulator);
+    v86module.v86.microtick = clock.now;
+  }
   const adapter =
     o.controllers === 'irqchip'
-      ? new IrqchipForV86(cpu, { now: v86module.v86.microtick, testPorts: true, platform: o.platform })
+      ? new IrqchipForV86(cpu, { now: clock ? clock.now : hostMicrotick, testPorts: true, platform: o.platform })
       : undefined;
 
   if (!adapter) {
@@ -74,8 +124,14 @@ export async function runGuest(o) {
 
   let serial = '';
   let exitCode;
-  let finish;
-  const done = new Promise((resolve) => (finish = resolve));
+  let resolveDone;
+  let atStop;
+  const done = new Promise((resolve) => (resolveDone = resolve));
+  // What the interrupt trace was when the guest reached its end (the emulator stops a little later).
+  const finish = (why) => {
+    atStop ??= adapter ? { traceHash: adapter.traceHash, interrupts: adapter.stats.acks } : {};
+    resolveDone(why);
+  };
   cpu.io.register_write(EXIT_PORT, cpu, (code) => {
     exitCode = code;
     finish();
@@ -92,6 +148,7 @@ export async function runGuest(o) {
   clearTimeout(timer);
   const ms = performance.now() - start;
   await emulator.stop();
+  v86module.v86.microtick = hostMicrotick;
   emulator.destroy?.().catch?.(() => {});
-  return { serial, exitCode, ms, timedOut: why === 'timeout', adapter };
+  return { serial, exitCode, ms, timedOut: why === 'timeout', adapter, ...atStop };
 }
