@@ -131,6 +131,17 @@ hashes.kernel.push(k2.traceHash);
 const same = (h) => h.length === 2 && h[0] !== undefined && h[0] === h[1];
 const hex = (h) => h.map((x) => (x === undefined ? '-' : x.toString(16).padStart(8, '0'))).join(' vs ');
 results.irqchip.set('kernel.same-trace-twice', { status: same(hashes.kernel) ? 'PASS' : 'FAIL', detail: hex(hashes.kernel) });
+// Save/restore: stop the kernel halfway, save v86's state (irqchip's snapshot rides in it), restore
+// it into a new emulator and the rest of the checks still pass (timers re-armed, IRR/ISR kept).
+{
+  const halfway = 'PASS lapic.self-ipi';
+  const a = await runGuest({ controllers: 'irqchip', clock: CLOCK, multiboot: readFileSync(KERNEL), saveState: true, until: (t) => t.includes(halfway) });
+  const b = await runGuest({ controllers: 'irqchip', clock: CLOCK, multiboot: readFileSync(KERNEL), restoreState: a.state, timeoutMs: 120_000 });
+  const rest = parseKernel(b.serial);
+  const failed = [...rest].filter(([, r]) => r.status === 'FAIL').map(([n]) => n);
+  const ok = b.exitCode === 0 && rest.has('lapic.timer-periodic-at-programmed-rate') && failed.length === 0;
+  results.irqchip.set('kernel.save-restore-midway', { status: ok ? 'PASS' : 'FAIL', detail: `exit ${b.exitCode ?? '-'}, ${rest.size} checks after restore, failed: ${failed.join(' ') || 'none'}` });
+}
 if (!process.argv.includes('--quick')) {
   const l2 = await bootLinux('irqchip');
   hashes.linux.push(l2.traceHash);

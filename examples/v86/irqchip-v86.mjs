@@ -55,6 +55,17 @@ export function exposeV86Globals(v86module) {
   }
 }
 
+/**
+ * Stands in for a v86 device in `cpu.devices`. v86's state writer takes plain objects for a bug,
+ * so this is a class: it calls get_state() on save and set_state(array) on restore.
+ */
+class V86DeviceSlot {
+  constructor(get, set) {
+    this.get_state = get;
+    this.set_state = set;
+  }
+}
+
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
 function fnv1a(hash, word) {
@@ -223,12 +234,13 @@ export class IrqchipForV86 {
    */
   installStateHooks() {
     const devices = this.cpu.devices;
-    devices.apic = { timer: () => this.timer(), get_state: () => [], set_state: () => {} };
-    devices.ioapic = { get_state: () => [], set_state: () => {} };
-    devices.pic = {
-      get_state: () => this.saveState(),
-      set_state: (state) => this.restoreState(state),
-    };
+    devices.apic = new V86DeviceSlot(() => [], () => {});
+    devices.apic.timer = () => this.timer();
+    devices.ioapic = new V86DeviceSlot(() => [], () => {});
+    devices.pic = new V86DeviceSlot(
+      () => this.saveState(),
+      (state) => this.restoreState(state),
+    );
   }
 
   saveState() {

@@ -70,6 +70,8 @@ const buffer = (bytes) => ({ buffer: bytes.buffer.slice(bytes.byteOffset, bytes.
  * @param {number} [o.memoryMiB]
  * @param {(text: string) => boolean} [o.until] stop once this returns true for the output so far
  * @param {number} [o.timeoutMs] host time limit
+ * @param {boolean} [o.saveState] return v86's saved state (with irqchip's snapshot in it) once stopped
+ * @param {ArrayBuffer} [o.restoreState] a state from saveState to continue from
  * @param {'host' | 'instructions'} [o.clock] v86's time: the host's (default) or the InstructionClock
  * @returns {Promise<{ serial: string, exitCode: number | undefined, ms: number, timedOut: boolean,
  *   adapter?: IrqchipForV86, traceHash?: number, interrupts?: number }>}
@@ -141,6 +143,8 @@ export async function runGuest(o) {
     if (o.onChar) o.onChar(ch);
     if (o.until && ch === '\n' && o.until(serial)) finish();
   });
+  // A saved state restores after the adapter is in place: v86 hands the Platform snapshot to it.
+  if (o.restoreState) await emulator.restore_state(o.restoreState);
   const start = performance.now();
   const timer = setTimeout(() => finish('timeout'), o.timeoutMs ?? 60_000);
   emulator.run();
@@ -148,7 +152,8 @@ export async function runGuest(o) {
   clearTimeout(timer);
   const ms = performance.now() - start;
   await emulator.stop();
+  const state = o.saveState ? await emulator.save_state() : undefined;
   v86module.v86.microtick = hostMicrotick;
   emulator.destroy?.().catch?.(() => {});
-  return { serial, exitCode, ms, timedOut: why === 'timeout', adapter, ...atStop };
+  return { serial, exitCode, ms, timedOut: why === 'timeout', adapter, state, ...atStop };
 }
