@@ -59,7 +59,8 @@ function parseInterrupts(block) {
   return rows;
 }
 
-function linuxChecks(serial) {
+function linuxChecks(console) {
+  const serial = console.replace(/\r/g, ''); // the tty writes CR LF
   const checks = new Map();
   const put = (name, ok, detail = '') => checks.set(name, { status: ok ? 'PASS' : 'FAIL', detail });
   put('linux.marker', serial.includes('IRQCHIP-GUEST-MARKER'), 'no marker on the console');

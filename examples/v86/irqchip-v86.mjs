@@ -56,8 +56,8 @@ export function exposeV86Globals(v86module) {
 }
 
 /**
- * Stands in for a v86 device in `cpu.devices`. v86's state writer takes plain objects for a bug,
- * so this is a class: it calls get_state() on save and set_state(array) on restore.
+ * Stands in for a v86 device in `cpu.devices`. v86's state writer asserts that no device is a plain
+ * object, so this is a class: v86 calls get_state() on save and set_state(array) on restore.
  */
 class V86DeviceSlot {
   constructor(get, set) {

@@ -29,7 +29,7 @@ function loadBinaries() {
  * and a halted CPU jumps ahead to the next timer instead of sleeping. v86@0.4.0 reads time through
  * one static function, `v86.microtick` (its devices call it; the wasm core gets it as an import
  * when the emulator is built), so replacing it before `new V86Starter` moves every device onto
- * this clock — except the RTC, which reads Date.now() for its alarms and periodic interrupt.
+ * this clock. The RTC reads Date.now(); runGuest points that at this clock too while it runs.
  */
 export class InstructionClock {
   constructor(instructionsPerMs = 100_000) {
@@ -52,12 +52,56 @@ export class InstructionClock {
   /** v86 returns "sleep this many ms" from a halted CPU; skip that time instead of sleeping it. */
   attach(emulator) {
     const machine = emulator.v86;
-    this.cpu = machine.cpu;
+    const cpu = machine.cpu;
+    this.cpu = cpu;
     machine.yield = (ms, tick) => {
-      if (ms > 0 && this.cpu.in_hlt[0]) this.skippedMs += ms;
+      if (ms > 0 && cpu.in_hlt[0]) this.skippedMs += ms;
       setImmediate(() => machine.yield_callback(tick));
     };
+    this.deterministicJit(cpu);
   }
+
+  /**
+   * v86's JIT compiles a hot block to wasm and instantiates it with a promise: when the compiled
+   * code takes over depends on the host, and with it where the instruction counter stands when
+   * the CPU next looks for interrupts. Here a finished block is installed at the start of the
+   * next slice instead (a slice ends at a fixed virtual time), compiled synchronously.
+   */
+  deterministicJit(cpu) {
+    const ready = [];
+    cpu.codegen_finalize = (index, startAddress, stateFlags, ptr, len) => {
+      ready.push([index, startAddress, stateFlags, new Uint8Array(cpu.wasm_memory.buffer, ptr >>> 0, len >>> 0).slice()]);
+    };
+    const run = cpu.do_many_cycles;
+    cpu.do_many_cycles = function () {
+      while (ready.length > 0) {
+        const [index, startAddress, stateFlags, code] = ready.shift();
+        const instance = new WebAssembly.Instance(new WebAssembly.Module(code), { e: cpu.jit_imports });
+        cpu.wm.wasm_table.set(index + WASM_TABLE_OFFSET, instance.exports.f);
+        cpu.codegen_finalize_finished(index, startAddress, stateFlags);
+      }
+      run.call(cpu);
+    };
+  }
+}
+
+/** The date the guest's RTC starts at under the InstructionClock: 2024-01-01T00:00:00Z. */
+const RTC_EPOCH_MS = Date.UTC(2024, 0, 1);
+
+/** v86's JIT puts compiled block n at wasm table entry n + 1024 (its WASM_TABLE_OFFSET). */
+const WASM_TABLE_OFFSET = 1024;
+
+/** A seeded xorshift32 for v86's get_rand_int (RDRAND and the like), so runs repeat. */
+function seededRandom(seed) {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x | 0;
+  };
 }
 
 const buffer = (bytes) => ({ buffer: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) });
@@ -97,8 +141,12 @@ export async function runGuest(o) {
     options.cmdline = o.cmdline ?? 'console=ttyS0';
   }
   const hostMicrotick = v86module.v86.microtick;
+  const hostDateNow = Date.now;
   const clock = o.clock === 'instructions' ? new InstructionClock(o.instructionsPerMs) : undefined;
   if (clock) v86module.v86.microtick = clock.now;
+  // v86's RTC reads Date.now() for the date and for its update cycle (the UIP flag, alarms, the
+  // periodic interrupt); Linux polls it at boot. Give it a fixed date moving in guest time.
+  if (clock) Date.now = () => RTC_EPOCH_MS + Math.floor(clock.ms());
   let emulator;
   try {
     emulator = new v86module.V86Starter(options);
@@ -107,9 +155,11 @@ export async function runGuest(o) {
     v86module.v86.microtick = hostMicrotick; // the wasm core and the devices already hold theirs
   }
   const cpu = emulator.v86.cpu;
+  const hostRandom = v86module.v86util.get_rand_int;
   if (clock) {
     clock.attach(emulator);
     v86module.v86.microtick = clock.now;
+    v86module.v86util.get_rand_int = seededRandom(0x1badb002);
   }
   const adapter =
     o.controllers === 'irqchip'
@@ -154,6 +204,8 @@ export async function runGuest(o) {
   await emulator.stop();
   const state = o.saveState ? await emulator.save_state() : undefined;
   v86module.v86.microtick = hostMicrotick;
+  v86module.v86util.get_rand_int = hostRandom;
+  Date.now = hostDateNow;
   emulator.destroy?.().catch?.(() => {});
   return { serial, exitCode, ms, timedOut: why === 'timeout', adapter, state, ...atStop };
 }
