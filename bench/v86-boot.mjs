@@ -46,6 +46,7 @@ for (let i = 0; i < pairs; i++) {
   const order = i % 2 === 0 ? ['irqchip', 'v86'] : ['v86', 'irqchip'];
   const ms = {};
   const cpu = {};
+  const work = {}; // virtual time at the marker, in instructions (HLT time included)
   for (const c of order) {
     const before = process.cpuUsage();
     const r = await boot(c);
@@ -53,13 +54,15 @@ for (let i = 0; i < pairs; i++) {
     if (r.timedOut) throw new Error(`${c} boot timed out`);
     ms[c] = r.ms;
     cpu[c] = (used.user + used.system) / 1000;
+    work[c] = r.instructions;
   }
   ratios.push(cpu.irqchip / cpu.v86);
   wallRatios.push(ms.irqchip / ms.v86);
   const s = (x) => `${(x / 1000).toFixed(1)} s`;
   console.log(
     `pair ${i + 1}: CPU irqchip ${s(cpu.irqchip)}, v86 ${s(cpu.v86)}, ratio ${(cpu.irqchip / cpu.v86).toFixed(3)}` +
-      ` | wall irqchip ${s(ms.irqchip)}, v86 ${s(ms.v86)}, ratio ${(ms.irqchip / ms.v86).toFixed(3)}`,
+      ` | wall irqchip ${s(ms.irqchip)}, v86 ${s(ms.v86)}, ratio ${(ms.irqchip / ms.v86).toFixed(3)}` +
+      (work.irqchip ? ` | guest time to the marker: irqchip ${(work.irqchip / 1e8).toFixed(2)} s, v86 ${(work.v86 / 1e8).toFixed(2)} s` : ''),
   );
 }
 console.log(`median ratio irqchip / v86: CPU time ${median(ratios).toFixed(3)}, wall time ${median(wallRatios).toFixed(3)}`);

@@ -118,7 +118,8 @@ const buffer = (bytes) => ({ buffer: bytes.buffer.slice(bytes.byteOffset, bytes.
  * @param {ArrayBuffer} [o.restoreState] a state from saveState to continue from
  * @param {'host' | 'instructions'} [o.clock] v86's time: the host's (default) or the InstructionClock
  * @returns {Promise<{ serial: string, exitCode: number | undefined, ms: number, timedOut: boolean,
- *   adapter?: IrqchipForV86, traceHash?: number, interrupts?: number }>}
+ *   adapter?: IrqchipForV86, traceHash?: number, interrupts?: number,
+ *   instructions?: number (guest instructions plus skipped halt time, in instructions, instruction clock only) }>}
  */
 export async function runGuest(o) {
   const bin = loadBinaries();
@@ -181,7 +182,10 @@ export async function runGuest(o) {
   const done = new Promise((resolve) => (resolveDone = resolve));
   // What the interrupt trace was when the guest reached its end (the emulator stops a little later).
   const finish = (why) => {
-    atStop ??= adapter ? { traceHash: adapter.traceHash, interrupts: adapter.stats.acks } : {};
+    atStop ??= {
+      instructions: clock ? Math.round(clock.ms() * clock.instructionsPerMs) : undefined,
+      ...(adapter ? { traceHash: adapter.traceHash, interrupts: adapter.stats.acks } : {}),
+    };
     resolveDone(why);
   };
   cpu.io.register_write(EXIT_PORT, cpu, (code) => {
