@@ -39,21 +39,12 @@
  */
 import type { Rearm, StateReader, StateWriter } from '../codec/state.js';
 import type { Clock } from '../time/clock.js';
-import { mulAddDivFloor, mulDivFloor, mulMod } from '../time/ratio.js';
+import { gcd, mulAddDivFloor, mulDivFloor, mulMod } from '../time/ratio.js';
 import { TIMER_DIVIDE_WRITABLE, TimerMode } from './registers.js';
 
 const NS_PER_SECOND = 1_000_000_000;
 /** The largest deadline we can schedule: beyond it the timer never fires in practice. */
 const MAX_NS = Number.MAX_SAFE_INTEGER;
-
-function gcd(a: number, b: number): number {
-  while (b !== 0) {
-    const t = a % b;
-    a = b;
-    b = t;
-  }
-  return a;
-}
 
 /**
  * The method an {@link ApicTimer} calls on its owner when it expires. A symbol, not a name, so

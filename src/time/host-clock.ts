@@ -31,17 +31,8 @@
  */
 import { checkInt } from '../errors.js';
 import type { Clock } from './clock.js';
-import { mulDivFloor } from './ratio.js';
+import { gcd, mulDivFloor } from './ratio.js';
 import { MAX_TIME_NS, Scheduler } from './scheduler.js';
-
-function gcd(a: number, b: number): number {
-  while (b !== 0) {
-    const t = a % b;
-    a = b;
-    b = t;
-  }
-  return a;
-}
 
 /** Units of a float host time source. */
 export type HostTimeUnit = 'ns' | 'us' | 'ms' | 's';

@@ -49,3 +49,13 @@ export function mulMod(a: number, b: number, c: number): number {
   if (p <= Number.MAX_SAFE_INTEGER) return p % c;
   return Number((BigInt(a) * BigInt(b)) % BigInt(c));
 }
+
+/** The greatest common divisor of two non-negative integers (Euclid), for reducing time-base ratios. */
+export function gcd(a: number, b: number): number {
+  while (b !== 0) {
+    const t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
