@@ -26,9 +26,9 @@
  * @module
  */
 import { checkRestoreOptions, decodeSnapshot, encodeSnapshot, TIME_SECTION, type RestoreOptions, type Section, type SnapshotContainer } from '../codec/container.js';
-import { RearmQueue, StateWriter, type Rearm } from '../codec/state.js';
+import { RearmQueue, StateWriter, type Rearm, type StateReader } from '../codec/state.js';
 import { checkBool, checkInt, SnapshotError } from '../errors.js';
-import { LAPIC_STATE_VERSION, LocalApic, checkPreset, type LapicEvent, type ResetPreset } from '../apic/local-apic.js';
+import { LAPIC_STATE_VERSION, LocalApic, RESET_PRESETS, checkPreset, type LapicEvent, type ResetPreset } from '../apic/local-apic.js';
 import { ApicBus, type ApicBusOptions } from '../bus/apic-bus.js';
 import { IoApic } from '../ioapic/ioapic.js';
 import { MAX_PINS, MIN_PINS, VERSION_82093AA, VERSION_IOXAPIC } from '../ioapic/registers.js';
@@ -38,15 +38,19 @@ import { Scheduler } from '../time/scheduler.js';
 import { explainVector, type Explanation } from './explain.js';
 import {
   ISA_IRQS,
+  ISA_POLARITIES,
+  ISA_TRIGGERS,
   LINT0_ALL,
   LINT0_BSP,
   NO_PIN,
   PIC_IOAPIC_PIN,
+  PIC_OUTPUT_ROUTES,
   describeFirmware,
   resolveWiring,
   type FirmwareWiring,
   type IsaOverride,
   type PicOutput,
+  type PicOutputRoute,
   type Wiring,
 } from './wiring.js';
 
@@ -56,6 +60,14 @@ export type { FirmwareWiring, IsaOverride, IsaPolarity, IsaTrigger, MadtOverride
 const MAX_XAPIC_CPUS = 255;
 /** x2APIC lets the library model far more; 4096 keeps memory and tests bounded. */
 const MAX_CPUS = 4096;
+/**
+ * Version of the 'platform' snapshot section. 1: CPUs, pins, pciActiveLow. 2: adds the reset
+ * preset and the wiring (isaOverrides, picOutput route), so a restore into a Platform wired
+ * differently is refused instead of running the guest on wiring its tables do not describe.
+ */
+const PLATFORM_STATE_VERSION = 2;
+/** How a picOutput callback is recorded: its route is the host's, only "a callback" is known. */
+const PIC_OUTPUT_CODES: readonly (PicOutputRoute | 'callback')[] = [...PIC_OUTPUT_ROUTES, 'callback'];
 
 /** Something a CPU must react to. Passed to {@link Platform.onCpuEvent} listeners. */
 export interface CpuEvent {
@@ -432,7 +444,8 @@ export class Platform {
 
   /**
    * Every device's state as one snapshot with a section per device ('bus', 'lapic.N', 'ioapic',
-   * 'pic') and the clock's time. Restore it into a Platform built with the same options.
+   * 'pic') and the clock's time. Restore it into a Platform built with the same options; the
+   * 'platform' section records the CPU count, pins, reset preset and wiring so a mismatch is caught.
    */
   save(): Uint8Array {
     return encodeSnapshot('platform', this.saveSections(), this.clock.now());
@@ -442,7 +455,8 @@ export class Platform {
    * Restores a snapshot made by {@link save}; on a SnapshotError nothing changes. On a clock at
    * another time than the snapshot's, every armed timer and deferred delivery keeps its remaining
    * time (`time: 'rebase'`, the default) or the restore throws a SnapshotError naming both times
-   * (`time: 'strict'`).
+   * (`time: 'strict'`). A snapshot of a Platform with another CPU count, pin count, reset preset
+   * or wiring (isaOverrides, picOutput route) throws a SnapshotError naming both.
    * @throws TypeError / RangeError for malformed options.
    */
   restore(bytes: Uint8Array, opts?: RestoreOptions): void {
@@ -466,7 +480,7 @@ export class Platform {
       write(w);
       return { name, version, optional: false, payload: w.finish() };
     };
-    const out: Section[] = [section('platform', (w) => w.u32(this.lapics.length).u16(this.ioapic.pins).bool(this.pciActiveLow))];
+    const out: Section[] = [section('platform', (w) => this.saveShape(w), PLATFORM_STATE_VERSION)];
     out.push(section('bus', (w) => this.bus.saveState(w)));
     this.lapics.forEach((apic, cpu) => out.push(section(`lapic.${cpu}`, (w) => apic.saveState(w), LAPIC_STATE_VERSION)));
     out.push(section('ioapic', (w) => this.ioapic.saveState(w)));
@@ -484,13 +498,7 @@ export class Platform {
    * @internal
    */
   readSections(c: SnapshotContainer): (rearm: Rearm) => void {
-    const p = c.reader('platform', 1);
-    const cpus = p.u32('cpus');
-    if (cpus !== this.lapics.length) p.fail('cpus', `snapshot has ${cpus} CPUs, this platform ${this.lapics.length}`);
-    const pins = p.u16('ioapicPins');
-    if (pins !== this.ioapic.pins) p.fail('ioapicPins', `snapshot has ${pins} I/O APIC pins, this platform ${this.ioapic.pins}`);
-    if (p.bool('pciActiveLow') !== this.pciActiveLow) p.fail('pciActiveLow', 'differs from this platform');
-    p.end();
+    this.checkShape(c.reader('platform', PLATFORM_STATE_VERSION));
     const read = <T>(name: string, fn: (r: ReturnType<SnapshotContainer['reader']>) => T, maxVersion = 1): T => {
       const r = c.reader(name, maxVersion);
       const out = fn(r);
@@ -507,6 +515,39 @@ export class Platform {
       ioapic(rearm);
       pic();
     };
+  }
+
+  /** The 'platform' section: what the snapshot needs this Platform's options to agree on. */
+  private saveShape(w: StateWriter): void {
+    w.u32(this.lapics.length).u16(this.ioapic.pins).bool(this.pciActiveLow);
+    w.u8(RESET_PRESETS.indexOf(this.resetPreset));
+    const overrides = this.wiring.overrides;
+    w.u32(overrides.length);
+    for (const o of overrides) w.u8(o.isaIrq).u16(o.gsi).u8(ISA_POLARITIES.indexOf(o.polarity)).u8(ISA_TRIGGERS.indexOf(o.trigger));
+    w.u8(PIC_OUTPUT_CODES.indexOf(this.wiring.picOutput));
+  }
+
+  /**
+   * Checks the 'platform' section against this Platform's options; a version 1 section (before
+   * the wiring was recorded) can only be checked for CPUs, pins and pciActiveLow.
+   * @throws SnapshotError naming the field and both values.
+   */
+  private checkShape(p: StateReader): void {
+    const cpus = p.u32('cpus');
+    if (cpus !== this.lapics.length) p.fail('cpus', `snapshot has ${cpus} CPUs, this platform ${this.lapics.length}`);
+    const pins = p.u16('ioapicPins');
+    if (pins !== this.ioapic.pins) p.fail('ioapicPins', `snapshot has ${pins} I/O APIC pins, this platform ${this.ioapic.pins}`);
+    if (p.bool('pciActiveLow') !== this.pciActiveLow) p.fail('pciActiveLow', 'differs from this platform');
+    if (p.version >= 2) {
+      const preset = RESET_PRESETS[p.u8('reset', RESET_PRESETS.length - 1)]!;
+      if (preset !== this.resetPreset) p.fail('reset', `snapshot has reset preset '${preset}', this platform '${this.resetPreset}'`);
+      const saved = describeOverrides(readOverrides(p));
+      const mine = describeOverrides(this.wiring.overrides);
+      if (saved !== mine) p.fail('isaOverrides', `snapshot has ${saved}, this platform ${mine}`);
+      const route = PIC_OUTPUT_CODES[p.u8('picOutput', PIC_OUTPUT_CODES.length - 1)]!;
+      if (route !== this.wiring.picOutput) p.fail('picOutput', `snapshot has '${route}', this platform '${this.wiring.picOutput}'`);
+    }
+    p.end();
   }
 
   /**
@@ -568,6 +609,29 @@ export class Platform {
 }
 
 export type { Explanation };
+
+/** The overrides of a version 2 'platform' section (checked only for range; compared as text). */
+function readOverrides(p: StateReader): Required<IsaOverride>[] {
+  const n = p.count('isaOverrides', ISA_IRQS);
+  const out: Required<IsaOverride>[] = [];
+  for (let i = 0; i < n; i++) {
+    const isaIrq = p.u8('isaOverrides.isaIrq', ISA_IRQS - 1);
+    const gsi = p.u16('isaOverrides.gsi', MAX_PINS - 1);
+    const polarity = ISA_POLARITIES[p.u8('isaOverrides.polarity', ISA_POLARITIES.length - 1)]!;
+    const trigger = ISA_TRIGGERS[p.u8('isaOverrides.trigger', ISA_TRIGGERS.length - 1)]!;
+    out.push({ isaIrq, gsi, polarity, trigger });
+  }
+  return out;
+}
+
+/** Overrides as an error message shows them: `[IRQ0->GSI2, IRQ9->GSI9 active-high level]`. */
+function describeOverrides(overrides: readonly Required<IsaOverride>[]): string {
+  const one = (o: Required<IsaOverride>): string => {
+    const flags = [o.polarity, o.trigger].filter((f) => f !== 'conforms').join(' ');
+    return `IRQ${o.isaIrq}->GSI${o.gsi}${flags === '' ? '' : ` ${flags}`}`;
+  };
+  return `isaOverrides [${overrides.map(one).join(', ')}]`;
+}
 
 function checkIoapicVersion(name: string, version: unknown): 0x11 | 0x20 {
   if (typeof version !== 'number') throw new TypeError(`${name} must be a number, got ${typeof version}`);

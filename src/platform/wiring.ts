@@ -56,9 +56,9 @@ export interface IsaOverride {
 export type PicOutputRoute = 'lint0-all+ioapic-pin0' | 'lint0-all' | 'lint0-bsp' | 'lint0-bsp+ioapic-pin0' | 'ioapic-pin0';
 export type PicOutput = PicOutputRoute | ((level: boolean) => void);
 
-const PIC_OUTPUT_ROUTES: readonly PicOutputRoute[] = ['lint0-all+ioapic-pin0', 'lint0-all', 'lint0-bsp', 'lint0-bsp+ioapic-pin0', 'ioapic-pin0'];
-const POLARITIES: readonly IsaPolarity[] = ['conforms', 'active-high', 'active-low'];
-const TRIGGERS: readonly IsaTrigger[] = ['conforms', 'edge', 'level'];
+export const PIC_OUTPUT_ROUTES: readonly PicOutputRoute[] = ['lint0-all+ioapic-pin0', 'lint0-all', 'lint0-bsp', 'lint0-bsp+ioapic-pin0', 'ioapic-pin0'];
+export const ISA_POLARITIES: readonly IsaPolarity[] = ['conforms', 'active-high', 'active-low'];
+export const ISA_TRIGGERS: readonly IsaTrigger[] = ['conforms', 'edge', 'level'];
 
 /** The overrides a PC has when the host names none: IRQ0 -> GSI 2 (QEMU, KVM, bhyve, SeaBIOS). */
 export const DEFAULT_ISA_OVERRIDES: readonly IsaOverride[] = Object.freeze([Object.freeze({ isaIrq: 0, gsi: ISA_IRQ0_PIN })]);
@@ -136,8 +136,8 @@ function checkOverrides(value: unknown, pins: number): Required<IsaOverride>[] {
     const isaIrq = checkInt(`${name}.isaIrq`, e.isaIrq, 0, ISA_IRQS - 1);
     if (isaIrq === PIC_CASCADE_IRQ) throw new RangeError(`${name}.isaIrq: ISA IRQ2 is the 8259A cascade and has no I/O APIC input`);
     const gsi = checkInt(`${name}.gsi`, e.gsi, 0, pins - 1);
-    const polarity = checkChoice(`${name}.polarity`, e.polarity ?? 'conforms', POLARITIES);
-    const trigger = checkChoice(`${name}.trigger`, e.trigger ?? 'conforms', TRIGGERS);
+    const polarity = checkChoice(`${name}.polarity`, e.polarity ?? 'conforms', ISA_POLARITIES);
+    const trigger = checkChoice(`${name}.trigger`, e.trigger ?? 'conforms', ISA_TRIGGERS);
     if (seen.has(isaIrq)) throw new RangeError(`${name}.isaIrq: ISA IRQ ${isaIrq} is overridden twice`);
     seen.add(isaIrq);
     out.push({ isaIrq, gsi, polarity, trigger });

@@ -133,7 +133,10 @@ describe('choosing a preset', () => {
 describe('preset states survive a snapshot', () => {
   it("a Platform in the 'kvm' state (LINT0 unmasked while software-disabled) restores exactly", () => {
     const a = new Platform({ cpus: 2, reset: 'kvm' });
-    const b = new Platform({ cpus: 2 });
+    // The same options (a snapshot records the preset and refuses another), from another state.
+    const b = new Platform({ cpus: 2, reset: 'kvm' });
+    b.reset('power-on');
+    expect(b.lapics[0]!.readRegister(LINT0)).toBe(MASKED);
     b.restore(a.save());
     expect(b.lapics[0]!.readRegister(LINT0)).toBe(0x700);
     expect(b.lapics[0]!.readRegister(SVR)).toBe(0xff);
