@@ -339,7 +339,7 @@ export class Vcpu {
   state: VcpuState = 'idle';
   /** Instructions executed. */
   instructions = 0;
-  /** Interrupts and NMIs whose handler was entered. */
+  /** Interrupts, NMIs and exceptions whose handler was entered. */
   deliveries = 0;
   /** The op of the instruction the last step executed. */
   lastOp = '';

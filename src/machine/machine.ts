@@ -127,7 +127,7 @@ export interface VcpuStats {
   notifications: number;
   ipisSent: number;
   ipisReceived: number;
-  /** Handler entries (interrupts and NMIs). */
+  /** Handler entries (interrupts, NMIs and exceptions). */
   handlerEntries: number;
   requests: number;
   coalesced: number;
