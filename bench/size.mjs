@@ -20,9 +20,10 @@ const KB = 1024;
  * Budgets in gzip bytes. `LocalApic` + `Scheduler` is the issue-15 goal (15 KB). The goal for the
  * whole library was 50 KB; it measured 52.1 KB when this script was written and 62.3 KB after the
  * 2026-12 round's features (docs/performance.md, "Bundle size"), so the budget holds it where it is
- * instead of letting it grow unnoticed.
+ * instead of letting it grow unnoticed. Exceptions and re-injection (issue 16) took it to 65.0 KB:
+ * the budget went from 64 to 66 KB with them.
  */
-export const BUDGETS = { 'LocalApic + Scheduler': 15 * KB, everything: 64 * KB };
+export const BUDGETS = { 'LocalApic + Scheduler': 15 * KB, everything: 66 * KB };
 
 /** The imports measured: what an application writes, and uses (so nothing is dropped as unused). */
 export const CASES = {

@@ -15,6 +15,13 @@
  * @module
  */
 
+import { hasErrorCode, LAST_EXCEPTION_VECTOR, NMI_VECTOR } from './exceptions.js';
+
+/** 0..31 but the NMI's 2. */
+function isExceptionVector(v: unknown): boolean {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= LAST_EXCEPTION_VECTOR && v !== NMI_VECTOR;
+}
+
 /** Comparison used by `wait` and `branch`. */
 export type Cmp = 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
 
@@ -81,6 +88,24 @@ export type Instr =
   | { op: 'out'; port: number; value: number }
   /** IN: reads a byte from I/O port `port` into variable `into`, if given; unclaimed ports read 0xFF. Exits ('io'). */
   | { op: 'in'; port: number; into?: string }
+  /**
+   * Raises exception `vector` (0..31, not 2), with `errorCode` for the vectors that push one
+   * (8, 10-14, 17, 21, 29, 30; default 0). The handler is `exceptions[vector]`; it returns past
+   * this instruction (as if it had fixed up or emulated it). `deliveryFaults` are exceptions the
+   * delivery meets in turn — an IDT gate not present (#NP), the handler's stack not mapped in
+   * the guest's page tables (#PF) — combined by the SDM's double-fault table
+   * (src/guest/exceptions.ts): the first is raised while delivering `vector`, the next while
+   * delivering what that gave. A triple fault shuts the vCPU down.
+   */
+  | { op: 'exception'; vector: number; errorCode?: number; deliveryFaults?: number[] }
+  /**
+   * The hypervisor unmaps the guest's IDT page in EPT / NPT for the next `deliveries` event
+   * deliveries (default 1; 1..1000): each of them exits (EPT violation / nested page fault)
+   * before the handler is entered, the exit reports the event (VMX IDT-vectoring information,
+   * SVM EXITINTINFO) and the hypervisor maps the page and must re-inject the event. Only in an
+   * L1 program (L2 deliveries are L0's and L1's business, not modelled).
+   */
+  | { op: 'unmap-idt'; deliveries?: number }
   // ---- L1-hypervisor instructions (nested virtualization, docs/nested.md) ----
   /**
    * VMX VMLAUNCH / SVM VMRUN of a fresh L2 running `program.l2`, with L1's `controls`; `inject`
@@ -141,6 +166,8 @@ export interface GuestProgram {
   handlers?: Record<number, Instr[]>;
   /** The NMI handler. Without one, an NMI runs `iret`. */
   nmi?: Instr[];
+  /** Exception handlers by vector (0..31, not 2). A vector without one runs `iret` (no EOI). */
+  exceptions?: Record<number, Instr[]>;
   /**
    * An application processor: it waits for INIT and SIPI before it runs `main` (DESIGN: wait-for-
    * SIPI for APs). Default false: the program starts at time 0.
@@ -159,10 +186,14 @@ export interface GuestProgram {
 const OPS: ReadonlySet<string> = new Set<Op>([
   'nop', 'sti', 'cli', 'movss', 'hlt', 'iret', 'done', 'work', 'mmio-read', 'mmio-write', 'rdmsr',
   'wrmsr', 'cr8-read', 'cr8-write', 'ipi', 'self-ipi', 'eoi', 'set', 'inc', 'wait', 'branch', 'jump',
-  'record', 'out', 'in', 'vmlaunch', 'vmresume', 'exit-info', 'stgi', 'clgi',
+  'record', 'out', 'in', 'exception', 'unmap-idt', 'vmlaunch', 'vmresume', 'exit-info', 'stgi', 'clgi',
 ]);
 /** Instructions only an L1 hypervisor executes. */
 const L1_OPS: ReadonlySet<string> = new Set<Op>(['vmlaunch', 'vmresume', 'exit-info', 'stgi', 'clgi']);
+/** Most `deliveries` one `unmap-idt` makes exit. */
+export const MAX_UNMAPPED_DELIVERIES = 1000;
+/** Most exceptions one `exception` instruction's delivery meets in turn. */
+const MAX_DELIVERY_FAULTS = 4;
 const CONTROL_KEYS: ReadonlySet<string> = new Set<string>([...VMX_CONTROLS, ...SVM_CONTROLS]);
 const CMPS: ReadonlySet<string> = new Set<Cmp>(['eq', 'ne', 'lt', 'le', 'gt', 'ge']);
 const MODES: ReadonlySet<string> = new Set<IpiMode>(['fixed', 'lowest', 'nmi', 'init', 'sipi', 'smi']);
@@ -213,6 +244,15 @@ function validateAt(program: GuestProgram, path: string, level: 1 | 2): void {
     }
   }
   if (program.nmi !== undefined) validateCode(ctx, 'nmi', program.nmi);
+  if (program.exceptions !== undefined) {
+    if (program.exceptions === null || typeof program.exceptions !== 'object') {
+      throw new TypeError(`${path}.exceptions must be an object keyed by vector`);
+    }
+    for (const key of Object.keys(program.exceptions)) {
+      if (!isExceptionVector(Number(key))) throw new RangeError(`${path}.exceptions key must be an exception vector 0..31 but 2, got ${key}`);
+      validateCode(ctx, `exceptions[${key}]`, program.exceptions[Number(key)]!);
+    }
+  }
   if (program.waitForSipi !== undefined && typeof program.waitForSipi !== 'boolean') {
     throw new TypeError(`${path}.waitForSipi must be a boolean`);
   }
@@ -329,6 +369,13 @@ function validateInstr(at: string, instr: Instr, length: number, ctx: CodeContex
       int('port', instr.port, 0, 0xffff);
       name('into', instr.into, true);
       return;
+    case 'exception':
+      validateException(at, instr, int);
+      return;
+    case 'unmap-idt':
+      if (ctx.level === 2) throw new RangeError(`${at}: unmap-idt is for L1 programs (re-injection into L2 is not modelled)`);
+      if (instr.deliveries !== undefined) int('deliveries', instr.deliveries, 1, MAX_UNMAPPED_DELIVERIES);
+      return;
     case 'vmlaunch':
     case 'vmresume':
       if (ctx.block !== 'main' && ctx.block !== 'vmexit') {
@@ -350,6 +397,23 @@ function validateInstr(at: string, instr: Instr, length: number, ctx: CodeContex
     default:
       return;
   }
+}
+
+/** An exception vector (0..31, not the NMI's 2); an error code only where the vector has one. */
+function validateException(at: string, instr: Extract<Instr, { op: 'exception' }>, int: (field: string, value: unknown, min: number, max: number) => void): void {
+  const vector = (field: string, v: unknown): void => {
+    if (!isExceptionVector(v)) throw new RangeError(`${at}.${field} must be an exception vector 0..31 but 2, got ${String(v)}`);
+  };
+  vector('vector', instr.vector);
+  if (instr.errorCode !== undefined) {
+    if (!hasErrorCode(instr.vector)) throw new RangeError(`${at}.errorCode: exception ${instr.vector} has none`);
+    int('errorCode', instr.errorCode, 0, 0xffff_ffff);
+  }
+  if (instr.deliveryFaults === undefined) return;
+  if (!Array.isArray(instr.deliveryFaults) || instr.deliveryFaults.length > MAX_DELIVERY_FAULTS) {
+    throw new TypeError(`${at}.deliveryFaults must be an array of at most ${MAX_DELIVERY_FAULTS} vectors`);
+  }
+  instr.deliveryFaults.forEach((v, i) => vector(`deliveryFaults[${i}]`, v));
 }
 
 function validateControls(at: string, controls: NestedControls): void {

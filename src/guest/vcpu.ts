@@ -30,7 +30,8 @@
  */
 import type { StateReader, StateWriter } from '../codec/state.js';
 import { SnapshotError } from '../errors.js';
-import { compare, validateProgram, type GuestProgram, type Instr } from './program.js';
+import { combineExceptions, EXC } from './exceptions.js';
+import { compare, MAX_UNMAPPED_DELIVERIES, validateProgram, type GuestProgram, type Instr } from './program.js';
 
 /** `vmlaunch` or `vmresume`. */
 export type VmEnterInstr = Extract<Instr, { op: 'vmlaunch' | 'vmresume' }>;
@@ -45,8 +46,11 @@ export interface NestedExitInfo {
   vIrq: number;
 }
 
-/** How a vCPU stands with respect to running its program. */
-export type VcpuState = 'idle' | 'running' | 'wait-for-sipi' | 'done';
+/**
+ * How a vCPU stands with respect to running its program. 'shutdown': a triple fault stopped it
+ * (SDM "Interrupt 8—Double Fault Exception": the processor enters shutdown); only INIT restarts it.
+ */
+export type VcpuState = 'idle' | 'running' | 'wait-for-sipi' | 'done' | 'shutdown';
 
 /**
  * A guest's accesses to its local APIC: MMIO, MSRs and CR8. The vCPU's environment, each
@@ -96,6 +100,14 @@ export interface VcpuEnv extends GuestApicAccess {
   setGif?(cpu: number, value: boolean): boolean;
   /** L2's program ended (`done` or running off its end). Without it the vCPU stops for good. */
   l2Finished?(cpu: number): void;
+  /**
+   * The guest raised exception `vector` (after the double-fault rules): the environment delivers
+   * it ({@link Vcpu.deliverException}) or takes the exit a delivery meets. Without it the handler
+   * is entered at once.
+   */
+  exception?(cpu: number, vector: number, errorCode: number): void;
+  /** A triple fault shut the vCPU down (its state is now 'shutdown'). */
+  shutdown?(cpu: number): void;
 }
 
 const FRAME_MAIN = 0;
@@ -103,6 +115,8 @@ const FRAME_IRQ = 1;
 const FRAME_NMI = 2;
 /** L1's exit handler (`program.vmexit`), entered at an emulated exit from L2. */
 const FRAME_VMEXIT = 3;
+/** An exception handler (`program.exceptions[vector]`). */
+const FRAME_EXC = 4;
 
 /** The shadow an STI or MOV SS leaves for the next instruction. */
 type Shadow = 'none' | 'sti' | 'movss';
@@ -140,6 +154,8 @@ const DEFAULT_HANDLER: Instr[] = [{ op: 'eoi' }, { op: 'iret' }];
 const DEFAULT_NMI_HANDLER: Instr[] = [{ op: 'iret' }];
 /** The spurious vector must not be EOIed (SDM "Spurious Interrupt"). */
 const SPURIOUS_HANDLER: Instr[] = [{ op: 'iret' }];
+/** An exception is not an APIC interrupt: no EOI. */
+const DEFAULT_EXCEPTION_HANDLER: Instr[] = [{ op: 'iret' }];
 
 /** x2APIC / xAPIC register numbers the `ipi`, `self-ipi` and `eoi` instructions use. */
 const MMIO_EOI = 0xb0;
@@ -154,7 +170,7 @@ const ICR_SHORTHAND_SHIFT = 18;
 const IPI_MODE_BITS: Record<string, number> = { fixed: 0, lowest: 1, smi: 2, nmi: 4, init: 5, sipi: 6 };
 const SHORTHAND_BITS: Record<string, number> = { none: 0, self: 1, all: 2, others: 3 };
 
-const VCPU_STATES: readonly VcpuState[] = ['idle', 'running', 'wait-for-sipi', 'done'];
+const VCPU_STATES: readonly VcpuState[] = ['idle', 'running', 'wait-for-sipi', 'done', 'shutdown'];
 const SHADOWS = ['none', 'sti', 'movss'] as const;
 /** Nested handlers are bounded by the 240 vectors and the NMI, plus main. */
 const MAX_FRAMES = 256;
@@ -162,9 +178,10 @@ const MAX_FRAMES = 256;
 /**
  * Layout version of the vCPU state in snapshots (the machine's `vcpu.N` sections).
  * 1: one `workRemaining` per context (per level). 2: each frame carries its own `workLeft`.
- * {@link Vcpu.readState} reads both.
+ * 3: exception frames, the 'shutdown' state and the deliveries `unmap-idt` still makes exit.
+ * {@link Vcpu.readState} reads all three.
  */
-export const VCPU_STATE_VERSION = 2;
+export const VCPU_STATE_VERSION = 3;
 
 /** Keys a JSON program must never carry (prototype pollution). */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -216,7 +233,11 @@ function resolveIn(program: GuestProgram, block: string): Instr[] | undefined {
       return DEFAULT_NMI_HANDLER;
     case 'spurious':
       return SPURIOUS_HANDLER;
+    case 'default-exc':
+      return DEFAULT_EXCEPTION_HANDLER;
     default: {
+      const e = /^e(\d{1,2})$/.exec(block);
+      if (e !== null) return program.exceptions?.[Number(e[1])];
       const m = /^h(\d{1,3})$/.exec(block);
       if (m === null) return undefined;
       return program.handlers?.[Number(m[1])];
@@ -240,7 +261,7 @@ function readFrames(r: StateReader, root: GuestProgram, version: number): { fram
     if (i === 0) l2 = inL2;
     else if (inL2 !== l2) r.fail('frame.block', `'${block}' mixes L1's and L2's code in one context`);
     const pc = r.u32('frame.pc', code.length);
-    const kind = r.u8('frame.kind', FRAME_VMEXIT);
+    const kind = r.u8('frame.kind', version >= 3 ? FRAME_EXC : FRAME_VMEXIT);
     if ((i === 0) !== (kind === FRAME_MAIN)) r.fail('frame.kind', 'only the first frame runs the main program');
     if ((kind === FRAME_VMEXIT) !== (block === 'vmexit')) r.fail('frame.kind', 'only the exit handler runs vmexit');
     const vector = r.i32('frame.vector', -1, 255);
@@ -318,7 +339,7 @@ export class Vcpu {
   state: VcpuState = 'idle';
   /** Instructions executed. */
   instructions = 0;
-  /** Interrupts and NMIs whose handler was entered. */
+  /** Interrupts, NMIs and exceptions whose handler was entered. */
   deliveries = 0;
   /** The op of the instruction the last step executed. */
   lastOp = '';
@@ -339,6 +360,8 @@ export class Vcpu {
   gif = true;
   /** The context of the level that does not run: L2's after its first exit, L1's while L2 runs. */
   private parked: Context | null = null;
+  /** Event deliveries still to exit on the IDT page unmapped in EPT/NPT (`unmap-idt`). */
+  idtUnmapped = 0;
 
   /**
    * A vCPU with no program, IF = 0, not halted. `cpu` is its index in the Machine.
@@ -493,6 +516,7 @@ export class Vcpu {
     w.uint(this.instructions).uint(this.deliveries).str(this.lastOp);
     this.writeFrames(w, this.frames, this.program);
     // Nested virtualization: the running level, GIF and the parked context.
+    w.u32(this.idtUnmapped); // layout 3
     w.u8(this.level).bool(this.gif).bool(this.parked !== null);
     const p = this.parked;
     if (p !== null) {
@@ -520,9 +544,11 @@ export class Vcpu {
     const lastOp = r.str('lastOp', 32);
     const current = readFrames(r, root, version);
     adoptWorkLeft(current.frames, workRemaining);
+    const idtUnmapped = version >= 3 ? r.u32('idtUnmapped', MAX_UNMAPPED_DELIVERIES) : 0;
     const level = r.u8('level', 2);
     if (level === 0) r.fail('level', 'must be 1 or 2');
     const gif = r.bool('gif');
+    if (version < 3 && state === 'shutdown') r.fail('state', 'shutdown needs layout 3');
     let parked: Context | null = null;
     if (r.bool('parked')) {
       const pIf = r.bool('parked.if');
@@ -564,6 +590,7 @@ export class Vcpu {
       this.level = level as 1 | 2;
       this.gif = gif;
       this.parked = parked;
+      this.idtUnmapped = idtUnmapped;
     };
   }
 
@@ -583,6 +610,8 @@ export class Vcpu {
     if (f.code === DEFAULT_HANDLER) return `${prefix}default`;
     if (f.code === DEFAULT_NMI_HANDLER) return `${prefix}default-nmi`;
     if (f.code === SPURIOUS_HANDLER) return `${prefix}spurious`;
+    if (f.code === DEFAULT_EXCEPTION_HANDLER) return `${prefix}default-exc`;
+    if (f.kind === FRAME_EXC) return `${prefix}e${f.vector}`;
     return `${prefix}h${f.vector}`;
   }
 
@@ -590,6 +619,28 @@ export class Vcpu {
   deliverInterrupt(vector: number, spurious = false): void {
     const code = spurious ? SPURIOUS_HANDLER : (this.program.handlers?.[vector] ?? DEFAULT_HANDLER);
     this.push(code, FRAME_IRQ, vector);
+  }
+
+  /**
+   * Enters the handler of exception `vector` through an interrupt gate (IF cleared, as the
+   * interrupt gates Linux and Windows use for exceptions). The error code is the environment's
+   * business (traced); the model's handlers do not read it.
+   */
+  deliverException(vector: number): void {
+    this.push(this.program.exceptions?.[vector] ?? DEFAULT_EXCEPTION_HANDLER, FRAME_EXC, vector);
+  }
+
+  /**
+   * Whether the event delivery about to happen exits on the IDT page `unmap-idt` removed from
+   * EPT/NPT; counts it off. Only L1's deliveries (the op is L1's).
+   */
+  takeIdtFault(): boolean {
+    if (this.idtUnmapped === 0 || this.level !== 1) return false;
+    this.idtUnmapped--;
+    // The delivery had begun, so HLT is over (the exit saves the state after the HLT, activity
+    // state active): a hypervisor that then drops the event resumes the guest after its HLT.
+    this.halted = false;
+    return true;
   }
 
   /** Enters the NMI handler; NMIs stay blocked until the next IRET. */
@@ -769,6 +820,14 @@ export class Vcpu {
         if (instr.vIrq !== undefined) env.write(instr.vIrq, info.vIrq);
         return ins;
       }
+      case 'exception':
+        frame.pc++;
+        this.raise(env, instr);
+        return ins;
+      case 'unmap-idt':
+        frame.pc++;
+        this.idtUnmapped = instr.deliveries ?? 1;
+        return ins;
       case 'stgi':
       case 'clgi':
         frame.pc++;
@@ -801,6 +860,40 @@ export class Vcpu {
     frame.icrHighWritten = false;
     frame.pc++;
     env.mmioWrite(this.cpu, MMIO_ICR_LOW, low >>> 0);
+  }
+
+  /**
+   * Raises an exception and walks its delivery faults through the double-fault table: serially
+   * the newer exception replaces the one being delivered (the older one recurs when the
+   * instruction is re-executed, which the model's trap-like instructions do not do; KVM's
+   * kvm_multiple_exception replaces it the same way); a #DF is vector 8 with error code 0; a triple
+   * fault shuts the vCPU down.
+   */
+  private raise(env: VcpuEnv, instr: Extract<Instr, { op: 'exception' }>): void {
+    let vector = instr.vector;
+    let errorCode = instr.errorCode ?? 0;
+    for (const next of instr.deliveryFaults ?? []) {
+      const how = combineExceptions(vector, next);
+      if (how === 'triple-fault') {
+        this.shutdown(env);
+        return;
+      }
+      vector = how === 'double-fault' ? EXC.DF : next;
+      errorCode = 0;
+    }
+    if (env.exception === undefined) this.deliverException(vector);
+    else env.exception(this.cpu, vector, errorCode);
+  }
+
+  /** Triple fault: shutdown (L2's is reflected to L1 as its 'shutdown' exit, docs/nested.md). */
+  private shutdown(env: VcpuEnv): void {
+    if (this.level === 2 && env.l2Finished !== undefined) {
+      env.l2Finished(this.cpu);
+      return;
+    }
+    this.state = 'shutdown';
+    this.halted = false;
+    env.shutdown?.(this.cpu);
   }
 
   private iret(env: VcpuEnv): void {
@@ -863,6 +956,7 @@ export class Vcpu {
     this.nmiBlocked = false;
     this.halted = false;
     this.frames = [];
+    this.idtUnmapped = 0;
     this.state = 'idle';
   }
 

@@ -50,8 +50,15 @@ export type ExitReason =
   | 'io'
   /** Nested: L1 executed VMLAUNCH / VMRESUME (VMX) or VMRUN (SVM); L0 emulates the entry into L2. */
   | 'nested-entry'
-  /** Nested: L2's program ended (a triple fault / SHUTDOWN), which L0 reflects to L1. */
-  | 'shutdown';
+  /**
+   * A triple fault (SHUTDOWN): the vCPU stops (run state 'shutdown'). Nested: L2's program ended
+   * (a triple fault / SHUTDOWN), which L0 reflects to L1.
+   */
+  | 'shutdown'
+  /** VMX: an EPT violation (here: on the guest's IDT page during an event delivery, `unmap-idt`). */
+  | 'ept-violation'
+  /** SVM: a nested page fault (NPF; here: on the guest's IDT page during an event delivery). */
+  | 'npf';
 
 export const EXIT_REASONS: readonly ExitReason[] = [
   'apic-access',
@@ -67,7 +74,36 @@ export const EXIT_REASONS: readonly ExitReason[] = [
   'io',
   'nested-entry',
   'shutdown',
+  'ept-violation',
+  'npf',
 ];
+/** The exit reasons of snapshots written before 'ept-violation' and 'npf' (vCPU layout < 3). */
+export const LEGACY_EXIT_REASON_COUNT = 13;
+
+/**
+ * An event whose delivery a VM exit interrupted, as the exit reports it (VMX IDT-vectoring
+ * information, SDM "Information for VM Exits During Event Delivery"; SVM EXITINTINFO, APM vol. 2
+ * "EXITINTINFO Pseudo-Virtualization"). `type` is the VMX interruption type: 0 external
+ * interrupt, 2 NMI, 3 hardware exception.
+ */
+export interface VectoringInfo {
+  type: 0 | 2 | 3;
+  vector: number;
+  /** The exception's error code (0 when it has none). */
+  errorCode: number;
+  /** Where an external interrupt came from (the checker needs it at re-injection). */
+  source: DeliverySource;
+}
+
+/** Backend options every backend takes. */
+export interface BackendOptions {
+  /**
+   * Reproduce the hypervisor bug of forgetting the event an exit interrupted: its vectoring
+   * information is ignored at the next entry, so the event is never delivered (an interrupt's
+   * ISR bit stays set and the delivery checker reports it lost). Default false.
+   */
+  dropReinjection?: boolean;
+}
 
 /** What a new pending event for a vCPU is. */
 export type PendingKind = 'interrupt' | 'nmi' | 'extint';
@@ -90,6 +126,10 @@ export interface BackendHost {
   deliver(cpu: number, vector: number, source: DeliverySource): void;
   /** The guest enters its NMI handler. */
   deliverNmi(cpu: number): void;
+  /** The hypervisor dropped external interrupt `vector` (dropReinjection): the checker finds it lost. */
+  lose(cpu: number, vector: number): void;
+  /** The guest enters the handler of exception `vector`. */
+  deliverException(cpu: number, vector: number, errorCode: number): void;
   /** Takes a VM exit now (the vCPU re-enters after the exit cost). Calls the backend's exit(). */
   exit(cpu: number, reason: ExitReason): void;
   /** Sends a host IPI that makes the vCPU exit at its next instruction boundary. */
@@ -133,6 +173,8 @@ export interface InjectionBackend extends GuestApicAccess {
   canWake(cpu: number): boolean;
   /** Whether the model still holds a request for `vector` (IRR, PIR, V_IRQ...). */
   holds(cpu: number, vector: number): boolean;
+  /** An exit interrupted the delivery of `event`: record it for re-injection at the next entry. */
+  interrupted(cpu: number, event: VectoringInfo): void;
   /**
    * Writes the hardware and hypervisor state the backend keeps (windows, V_IRQ, RVI, PIR...).
    * @internal
@@ -142,5 +184,5 @@ export interface InjectionBackend extends GuestApicAccess {
    * Reads and checks that state; returns the function that applies it.
    * @internal
    */
-  readState(r: StateReader): () => void;
+  readState(r: StateReader, version?: number): () => void;
 }

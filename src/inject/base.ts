@@ -8,7 +8,11 @@
  */
 import { MSR_IA32_APIC_BASE, MSR_IA32_TSC_DEADLINE, MSR_X2APIC_BASE, MSR_X2APIC_LAST } from '../apic/registers.js';
 import type { StateReader, StateWriter } from '../codec/state.js';
-import type { BackendHost, BackendName, ExitReason, InjectionBackend, PendingKind } from './backend.js';
+import type { BackendHost, BackendName, BackendOptions, DeliverySource, ExitReason, InjectionBackend, PendingKind, VectoringInfo } from './backend.js';
+
+/** Snapshot codes of a vectoring event's source. */
+const SOURCES: readonly DeliverySource[] = ['lapic', 'extint', 'l1'];
+const VECTORING_TYPES: readonly number[] = [0, 2, 3];
 
 /**
  * Per-vCPU window requests. `interrupt` / `nmi` are what the last VM entry armed (every entry
@@ -32,12 +36,24 @@ function noWindows(): Windows {
 
 export abstract class BackendBase implements InjectionBackend {
   abstract readonly name: BackendName;
+  /** The hypervisor bug of ignoring the vectoring information of an exit (BackendOptions). */
+  readonly dropReinjection: boolean;
   protected host!: BackendHost;
   protected windows: Windows[] = [];
+  /** Per vCPU: the event the last exit interrupted, to re-inject at the next entry, or null. */
+  private vectoring: Array<VectoringInfo | null> = [];
+  /** Per vCPU: the last event `dropReinjection` dropped (for explain), or null. */
+  private dropped: Array<VectoringInfo | null> = [];
+
+  constructor(opts: BackendOptions = {}) {
+    this.dropReinjection = opts.dropReinjection === true;
+  }
 
   attach(host: BackendHost): void {
     this.host = host;
     this.windows = host.platform.lapics.map(noWindows);
+    this.vectoring = host.platform.lapics.map(() => null);
+    this.dropped = host.platform.lapics.map(() => null);
     host.nested.bindBackend((cpu) => this.maskablePending(cpu));
   }
 
@@ -51,6 +67,10 @@ export abstract class BackendBase implements InjectionBackend {
     const w = this.windows[cpu]!;
     w.interrupt = false;
     w.nmi = false;
+    if (this.reinject(cpu)) {
+      this.windowsAfterReinjection(cpu, this.maskablePending(cpu));
+      return;
+    }
     if (this.injectNmi(cpu)) {
       // One event per entry: whatever else is pending waits for a window.
       if (this.maskablePending(cpu)) this.requestWindow(cpu);
@@ -90,6 +110,7 @@ export abstract class BackendBase implements InjectionBackend {
 
   canWake(cpu: number): boolean {
     if (this.host.nested.inL2(cpu)) return this.host.nested.canWake(cpu);
+    if (this.vectoring[cpu] !== null) return true; // an event to re-inject ends HLT's wait
     const lapic = this.host.lapic(cpu);
     const vcpu = this.host.vcpu(cpu);
     if (lapic.nmiLatched && !vcpu.nmiBlocked && vcpu.gif) return true;
@@ -97,7 +118,60 @@ export abstract class BackendBase implements InjectionBackend {
   }
 
   holds(cpu: number, vector: number): boolean {
-    return this.host.lapic(cpu).isRequested(vector);
+    return this.host.lapic(cpu).isRequested(vector) || this.reinjecting(cpu, vector);
+  }
+
+  // ---- re-injection of an event whose delivery an exit interrupted -----------------------
+
+  interrupted(cpu: number, event: VectoringInfo): void {
+    this.vectoring[cpu] = event;
+  }
+
+  /** Whether external interrupt `vector` waits for re-injection on `cpu` (for explain and holds). */
+  reinjecting(cpu: number, vector: number): boolean {
+    const v = this.vectoring[cpu]!;
+    return v !== null && v.type === 0 && v.vector === vector;
+  }
+
+  /** Whether `dropReinjection` dropped external interrupt `vector` on `cpu` last (for explain). */
+  droppedReinjection(cpu: number, vector: number): boolean {
+    const v = this.dropped[cpu]!;
+    return v !== null && v.type === 0 && v.vector === vector;
+  }
+
+  /**
+   * Re-injects the event the last exit interrupted, before anything else (KVM's
+   * vmx_complete_interrupts / svm_complete_interrupts re-queue it and inject it first at the next
+   * entry). It is injected whatever IF says: its delivery had already begun. With
+   * `dropReinjection` it is forgotten instead (the bug).
+   * @returns whether an event was injected (the entry carries nothing else).
+   */
+  protected reinject(cpu: number): boolean {
+    const ev = this.vectoring[cpu]!;
+    if (ev === null) return false;
+    this.vectoring[cpu] = null;
+    if (this.dropReinjection) {
+      this.dropped[cpu] = ev;
+      this.host.trace(cpu, 'reinject', ev.vector, ev.type, 'dropped');
+      if (ev.type === 0 && ev.source === 'lapic') this.host.lose(cpu, ev.vector);
+      return false;
+    }
+    this.host.count(cpu, 'injections');
+    this.host.trace(cpu, 'reinject', ev.vector, ev.type);
+    if (ev.type === 2) this.host.deliverNmi(cpu);
+    else if (ev.type === 3) this.host.deliverException(cpu, ev.vector, ev.errorCode);
+    else this.host.deliver(cpu, ev.vector, ev.source);
+    return true;
+  }
+
+  /**
+   * After a re-injection the entry is used: a latched NMI waits for an NMI window and, if
+   * `maskable`, a maskable interrupt for an interrupt window (what KVM's inject_pending_event
+   * arms when an event is already injected).
+   */
+  protected windowsAfterReinjection(cpu: number, maskable: boolean): void {
+    if (this.host.lapic(cpu).nmiLatched) this.requestNmiWindow(cpu);
+    if (maskable) this.requestWindow(cpu);
   }
 
   // ---- guest accesses: by default every APIC access exits and the hypervisor emulates it ----
@@ -140,10 +214,16 @@ export abstract class BackendBase implements InjectionBackend {
   saveState(w: StateWriter): void {
     w.u32(this.windows.length);
     for (const win of this.windows) w.bool(win.interrupt).bool(win.nmi);
+    // Layout 2: re-injection state.
+    w.bool(this.dropReinjection);
+    for (let cpu = 0; cpu < this.windows.length; cpu++) {
+      writeVectoring(w, this.vectoring[cpu]!);
+      writeVectoring(w, this.dropped[cpu]!);
+    }
   }
 
   /** @internal Snapshot and machine plumbing, not for users. */
-  readState(r: StateReader): () => void {
+  readState(r: StateReader, version = 2): () => void {
     const n = r.u32('windows', this.windows.length);
     if (n !== this.windows.length) r.fail('windows', `snapshot has ${n} vCPUs, this machine ${this.windows.length}`);
     const saved: Windows[] = [];
@@ -154,8 +234,19 @@ export abstract class BackendBase implements InjectionBackend {
       // differs only in a window that boundary would close: nothing needs saving.
       saved.push({ interrupt, nmi, interruptOpen: interrupt, nmiOpen: nmi });
     }
+    const vectoring: Array<VectoringInfo | null> = saved.map(() => null);
+    const dropped: Array<VectoringInfo | null> = saved.map(() => null);
+    if (version >= 2) {
+      if (r.bool('dropReinjection') !== this.dropReinjection) r.fail('dropReinjection', 'differs from this machine');
+      for (let cpu = 0; cpu < n; cpu++) {
+        vectoring[cpu] = readVectoring(r, 'vectoring');
+        dropped[cpu] = readVectoring(r, 'dropped');
+      }
+    }
     return () => {
       this.windows = saved;
+      this.vectoring = vectoring;
+      this.dropped = dropped;
     };
   }
 
@@ -177,12 +268,7 @@ export abstract class BackendBase implements InjectionBackend {
     if (!lapic.nmiLatched) return false;
     const vcpu = this.host.vcpu(cpu);
     if (!vcpu.nmiAllowed()) {
-      const w = this.windows[cpu]!;
-      w.nmi = true;
-      if (!w.nmiOpen) {
-        w.nmiOpen = true;
-        this.host.count(cpu, 'nmiWindows');
-      }
+      this.requestNmiWindow(cpu);
       return false;
     }
     lapic.takeNmi();
@@ -228,6 +314,15 @@ export abstract class BackendBase implements InjectionBackend {
     if (this.maskablePending(cpu)) this.requestWindow(cpu);
   }
 
+  /** Arms an NMI window; counts it in `nmiWindows` if none is open (see Windows). */
+  protected requestNmiWindow(cpu: number): void {
+    const w = this.windows[cpu]!;
+    w.nmi = true;
+    if (w.nmiOpen) return;
+    w.nmiOpen = true;
+    this.host.count(cpu, 'nmiWindows');
+  }
+
   /** Arms an interrupt window; counts it in `interruptWindows` if none is open (see Windows). */
   protected requestWindow(cpu: number): void {
     const w = this.windows[cpu]!;
@@ -249,4 +344,19 @@ export function isApicMsr(msr: number): boolean {
   return (
     msr === MSR_IA32_APIC_BASE || msr === MSR_IA32_TSC_DEADLINE || (msr >= MSR_X2APIC_BASE && msr <= MSR_X2APIC_LAST)
   );
+}
+
+function writeVectoring(w: StateWriter, v: VectoringInfo | null): void {
+  w.bool(v !== null);
+  if (v !== null) w.u8(v.type).u8(v.vector).u32(v.errorCode).u8(SOURCES.indexOf(v.source));
+}
+
+function readVectoring(r: StateReader, field: string): VectoringInfo | null {
+  if (!r.bool(field)) return null;
+  const type = r.u8(`${field}.type`, 3);
+  if (!VECTORING_TYPES.includes(type)) r.fail(`${field}.type`, 'must be 0 (external interrupt), 2 (NMI) or 3 (exception)');
+  const vector = r.u8(`${field}.vector`, 255);
+  const errorCode = r.u32(`${field}.errorCode`);
+  const source = SOURCES[r.u8(`${field}.source`, SOURCES.length - 1)]!;
+  return { type: type as VectoringInfo['type'], vector, errorCode, source };
 }

@@ -7,7 +7,7 @@
  * @module
  */
 import type { StateReader, StateWriter } from '../codec/state.js';
-import { EXIT_REASONS, type ExitReason } from './backend.js';
+import { EXIT_REASONS, LEGACY_EXIT_REASON_COUNT, type ExitReason } from './backend.js';
 import { NESTED_EXIT_REASONS, NO_CONTROLS, type L1Controls, type NestedExitReason } from './nested-controls.js';
 
 const NONE = -1;
@@ -102,7 +102,8 @@ export function saveNestedCpu(w: StateWriter, s: NestedCpu): void {
   const k = s.counters;
   w.uint(k.entries).uint(k.ackedOnExit).uint(k.immediateExits).uint(k.l2Deliveries);
   for (const r of NESTED_EXIT_REASONS) w.uint(k.exits[r]);
-  for (const r of EXIT_REASONS) w.uint(k.exitsFromL2[r]);
+  // Only the reasons an L2 can exit with: the IDT-fault exits ('ept-violation', 'npf') are L1's.
+  for (const r of EXIT_REASONS.slice(0, LEGACY_EXIT_REASON_COUNT)) w.uint(k.exitsFromL2[r]);
 }
 
 export function readNestedCpu(r: StateReader): NestedCpu {
@@ -130,6 +131,6 @@ export function readNestedCpu(r: StateReader): NestedCpu {
   counters.immediateExits = r.uint('nested.immediateExits');
   counters.l2Deliveries = r.uint('nested.l2Deliveries');
   for (const reason of NESTED_EXIT_REASONS) counters.exits[reason] = r.uint(`nested.exits.${reason}`);
-  for (const reason of EXIT_REASONS) counters.exitsFromL2[reason] = r.uint(`nested.exitsFromL2.${reason}`);
+  for (const reason of EXIT_REASONS.slice(0, LEGACY_EXIT_REASON_COUNT)) counters.exitsFromL2[reason] = r.uint(`nested.exitsFromL2.${reason}`);
   return { controls, ended, runPending, inject, immediateExit, window, nmiWindow, hostIf, vIrq, exitRequest, lastReason, lastVector, counters };
 }

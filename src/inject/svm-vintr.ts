@@ -28,7 +28,7 @@
  */
 import { PRIORITY_MASK } from '../apic/registers.js';
 import type { StateReader, StateWriter } from '../codec/state.js';
-import type { ExitReason } from './backend.js';
+import type { BackendOptions, ExitReason } from './backend.js';
 import { BackendBase } from './base.js';
 
 const NONE = -1;
@@ -86,8 +86,8 @@ export class SvmVintrBackend extends BackendBase {
   /**
    * With `opts.intermediateState`, a vector handed to V_IRQ leaves IRR at once (bhyve review D13828): nothing is lost.
    */
-  constructor(opts: SvmVintrOptions = {}) {
-    super();
+  constructor(opts: SvmVintrOptions = {}, base: BackendOptions = {}) {
+    super(base);
     this.intermediateState = opts.intermediateState === true;
     this.cr8Intercept = opts.cr8Intercept === true;
   }
@@ -115,6 +115,10 @@ export class SvmVintrBackend extends BackendBase {
     s.tpr = lapic.getTpr() >> 4;
     s.programmedTpr = s.tpr;
     s.cr8Exits = this.cr8Intercept && this.tprHoldsBack(cpu);
+    if (this.reinject(cpu)) {
+      this.windowsAfterReinjection(cpu, this.maskablePending(cpu)); // V_IRQ waits for the window
+      return;
+    }
     if (this.injectNmi(cpu)) return;
     if (this.injectExtInt(cpu)) return;
     const vector = lapic.pendingVector();
@@ -174,8 +178,8 @@ export class SvmVintrBackend extends BackendBase {
   }
 
   /** @internal Snapshot and machine plumbing, not for users. */
-  override readState(r: StateReader): () => void {
-    const base = super.readState(r);
+  override readState(r: StateReader, version?: number): () => void {
+    const base = super.readState(r, version);
     if (r.bool('intermediateState') !== this.intermediateState) r.fail('intermediateState', 'differs from this machine');
     if (r.bool('cr8Intercept') !== this.cr8Intercept) r.fail('cr8Intercept', 'differs from this machine');
     const saved: Vintr[] = this.v.map(() => ({

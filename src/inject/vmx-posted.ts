@@ -111,8 +111,8 @@ export class VmxPostedBackend extends VmxVidBackend {
   }
 
   /** @internal Snapshot and machine plumbing, not for users. */
-  override readState(r: StateReader): () => void {
-    const base = super.readState(r);
+  override readState(r: StateReader, version?: number): () => void {
+    const base = super.readState(r, version);
     const saved: PiDesc[] = this.pi.map(() => {
       const pir = r.u32s('pir', 8);
       if ((pir[0]! & 0xffff) !== 0) r.fail('pir', 'vectors 0-15 cannot be posted');

@@ -161,6 +161,13 @@ export class VmxVidBackend extends BackendBase {
     const w = this.windows[cpu]!;
     w.interrupt = false;
     w.nmi = false;
+    if (this.reinject(cpu)) {
+      // RVI is set as at every entry; the processor evaluates it at a later boundary (the
+      // re-injected handler runs with IF = 0). Only an ExtINT needs an interrupt window.
+      this.rvi[cpu] = this.host.lapic(cpu).highestRequested();
+      this.windowsAfterReinjection(cpu, this.host.lapic(cpu).extIntPending());
+      return;
+    }
     if (this.injectNmi(cpu)) return;
     if (this.injectExtInt(cpu)) return;
     // The hypervisor sets RVI from vIRR; the processor evaluates it at entry.
@@ -188,8 +195,8 @@ export class VmxVidBackend extends BackendBase {
   }
 
   /** @internal Snapshot and machine plumbing, not for users. */
-  override readState(r: StateReader): () => void {
-    const base = super.readState(r);
+  override readState(r: StateReader, version?: number): () => void {
+    const base = super.readState(r, version);
     const rvi: number[] = [];
     const generation: number[] = [];
     const bitmaps: Uint32Array[] = [];

@@ -40,6 +40,15 @@ export interface CheckerCounts {
 
 export type CheckerVerdict = 'ok' | 'lost' | 'doubled' | 'wrong-level';
 
+/** Per-vector state bits: a request is owed (the architectural IRR bit). */
+const OWED = 1;
+/**
+ * A delivery of the vector began and an exit cut it short before the handler (IDT-vectoring
+ * information): real hardware had already acknowledged it (IRR clear, a new request sets it
+ * afresh); the handler entry is still owed, by the re-injection.
+ */
+const IN_DELIVERY = 2;
+
 /**
  * What real hardware would have delivered: counts every fixed interrupt that reached a vCPU and
  * every handler entry, and reports an interrupt lost (requested, never delivered, not merged by the
@@ -76,7 +85,7 @@ export class DeliveryChecker {
   request(cpu: number, vector: number, modelMerged: boolean): CheckerVerdict {
     const c = this.counts[cpu]!;
     const p = this.pending[cpu]!;
-    if (p[vector] === 1) {
+    if ((p[vector]! & OWED) !== 0) {
       c.coalesced++;
       return 'ok';
     }
@@ -85,7 +94,7 @@ export class DeliveryChecker {
       c.lost++;
       return 'lost';
     }
-    p[vector] = 1;
+    p[vector] = p[vector]! | OWED;
     c.requests++;
     return 'ok';
   }
@@ -98,24 +107,52 @@ export class DeliveryChecker {
   delivered(cpu: number, vector: number, level: 1 | 2 = 1, l2Allowed = false): CheckerVerdict {
     const c = this.counts[cpu]!;
     const p = this.pending[cpu]!;
+    if ((p[vector]! & IN_DELIVERY) !== 0) {
+      p[vector] = p[vector]! & ~IN_DELIVERY; // the re-injection completes the cut-short delivery
+      c.delivered++;
+      return 'ok';
+    }
     if (level === 2 && !l2Allowed) {
       p[vector] = 0;
       c.wrongLevel++;
       return 'wrong-level';
     }
-    if (p[vector] === 0) {
+    if ((p[vector]! & OWED) === 0) {
       c.doubled++;
       return 'doubled';
     }
-    p[vector] = 0;
+    p[vector] = p[vector]! & ~OWED;
     c.delivered++;
     if (level === 2) c.deliveredToL2++;
     return 'ok';
   }
 
+  /**
+   * The model dropped a request it had begun to deliver (a hypervisor that forgot to re-inject
+   * it): no handler will run for it. @returns whether it was owed (and is now counted lost).
+   */
+  lose(cpu: number, vector: number): boolean {
+    const p = this.pending[cpu]!;
+    if ((p[vector]! & IN_DELIVERY) === 0) return false;
+    p[vector] = p[vector]! & ~IN_DELIVERY;
+    this.counts[cpu]!.lost++;
+    return true;
+  }
+
+  /**
+   * The delivery of an owed `vector` began and an exit cut it short (it will be re-injected, or
+   * dropped): the request bit clears as at INTA, and the handler entry stays owed.
+   */
+  interrupted(cpu: number, vector: number): void {
+    const p = this.pending[cpu]!;
+    // Already in delivery: this is its re-injection cut short again, not a new request's delivery.
+    if ((p[vector]! & IN_DELIVERY) !== 0) return;
+    if ((p[vector]! & OWED) !== 0) p[vector] = (p[vector]! & ~OWED) | IN_DELIVERY;
+  }
+
   /** Whether a request for `vector` is owed to `cpu`. */
   owed(cpu: number, vector: number): boolean {
-    return this.pending[cpu]![vector] === 1;
+    return this.pending[cpu]![vector] !== 0;
   }
 
   /**
@@ -126,7 +163,7 @@ export class DeliveryChecker {
     const lost: number[] = [];
     const p = this.pending[cpu]!;
     for (let v = 0; v < 256; v++) {
-      if (p[v] === 1 && !holds(v)) {
+      if (p[v] !== 0 && !holds(v)) {
         p[v] = 0;
         this.counts[cpu]!.lost++;
         lost.push(v);
@@ -152,7 +189,7 @@ export class DeliveryChecker {
     const pending: Uint8Array[] = [];
     const counts: CheckerCounts[] = [];
     for (let cpu = 0; cpu < n; cpu++) {
-      pending.push(r.u8s('owed', 256, 1));
+      pending.push(r.u8s('owed', 256, OWED | IN_DELIVERY));
       counts.push({
         requests: r.uint('requests'),
         coalesced: r.uint('coalesced'),

@@ -29,8 +29,9 @@ import type {
   DeliverySource,
   ExitReason,
   InjectionBackend,
+  VectoringInfo,
 } from '../inject/backend.js';
-import { BACKEND_NAMES, EXIT_REASONS } from '../inject/backend.js';
+import { BACKEND_NAMES, EXIT_REASONS, LEGACY_EXIT_REASON_COUNT } from '../inject/backend.js';
 import { BackendBase } from '../inject/base.js';
 import { SvmEventBackend } from '../inject/svm-event.js';
 import { SvmVintrBackend, type SvmVintrOptions } from '../inject/svm-vintr.js';
@@ -74,6 +75,11 @@ export interface MachineOptions {
   picOutput?: PicOutputRoute;
   /** The local APICs' reset preset, passed to the Platform. */
   reset?: ResetPreset;
+  /**
+   * The hypervisor bug of forgetting an event whose delivery an exit interrupted (no re-injection
+   * from the VMX IDT-vectoring information / SVM EXITINTINFO), for every backend. Default false.
+   */
+  dropReinjection?: boolean;
   /** Record the trace (default true). */
   trace?: boolean;
   /**
@@ -121,7 +127,7 @@ export interface VcpuStats {
   notifications: number;
   ipisSent: number;
   ipisReceived: number;
-  /** Handler entries (interrupts and NMIs). */
+  /** Handler entries (interrupts, NMIs and exceptions). */
   handlerEntries: number;
   requests: number;
   coalesced: number;
@@ -160,8 +166,10 @@ type Phase = 'idle' | 'guest' | 'exited' | 'halted' | 'waiting' | 'done';
 const PHASES: readonly Phase[] = ['idle', 'guest', 'exited', 'halted', 'waiting', 'done'];
 const KICK = 0;
 const NOTIFY = 1;
-/** Version of every 'machine'-kind section this code writes, except `vcpu.N` (VCPU_STATE_VERSION). */
+/** Version of every 'machine'-kind section this code writes, except `vcpu.N` (VCPU_STATE_VERSION) and 'backend'. */
 const MACHINE_STATE_VERSION = 1;
+/** Version of the 'backend' section. 2: re-injection state (vectoring information, dropReinjection). */
+const BACKEND_STATE_VERSION = 2;
 const COUNTED_KEYS = [
   'exitCount', 'injections', 'virtualDeliveries', 'interruptWindows', 'nmiWindows', 'posted', 'notifications', 'handlerEntries', 'faults',
 ] as const;
@@ -223,17 +231,18 @@ function zeroes<K extends string>(keys: readonly K[]): Record<K, number> {
 }
 
 function createBackend(name: BackendName, opts: MachineOptions): InjectionBackend {
+  const base = { dropReinjection: opts.dropReinjection === true };
   switch (name) {
     case 'svm-event':
-      return new SvmEventBackend();
+      return new SvmEventBackend(base);
     case 'svm-vintr':
-      return new SvmVintrBackend(opts.svmVintr);
+      return new SvmVintrBackend(opts.svmVintr, base);
     case 'vmx-event':
-      return new VmxEventBackend();
+      return new VmxEventBackend(base);
     case 'vmx-vid':
-      return new VmxVidBackend();
+      return new VmxVidBackend(base);
     case 'vmx-posted':
-      return new VmxPostedBackend();
+      return new VmxPostedBackend(base);
   }
 }
 
@@ -347,6 +356,8 @@ export class Machine {
       ...(opts.isaOverrides === undefined ? {} : { isaOverrides: Array.isArray(opts.isaOverrides) ? opts.isaOverrides.map((o) => ({ ...o })) : opts.isaOverrides }),
       ...(opts.picOutput === undefined ? {} : { picOutput: opts.picOutput }),
       ...(opts.reset === undefined ? {} : { reset: opts.reset }),
+      // Recorded only when set, so default snapshots keep their options text.
+      ...(opts.dropReinjection === undefined ? {} : { dropReinjection: checkBool('dropReinjection', opts.dropReinjection) }),
       trace: traceOn,
       ...(traceLimit === undefined ? {} : { traceLimit }),
     };
@@ -641,6 +652,20 @@ export class Machine {
         return { deliverable: false, reason: 'vintr-pending', message: `vector ${hex} is programmed in V_IRQ but not taken yet: ${why}` };
       }
     }
+    if (b instanceof BackendBase && b.reinjecting(cpu, vector)) {
+      return {
+        deliverable: false,
+        reason: 'pending-reinjection',
+        message: `an exit cut the delivery of ${hex} short; it is re-injected at the next entry`,
+      };
+    }
+    if (b instanceof BackendBase && b.droppedReinjection(cpu, vector) && this.platform.lapics[cpu]!.isInService(vector)) {
+      return {
+        deliverable: false,
+        reason: 'reinjection-dropped',
+        message: `an exit cut the delivery of ${hex} short and the hypervisor dropped it: lost, ISR bit stuck`,
+      };
+    }
     if (b instanceof VmxPostedBackend && b.posted(cpu, vector) && !this.platform.lapics[cpu]!.isRequested(vector)) {
       return {
         deliverable: false,
@@ -696,7 +721,7 @@ export class Machine {
     section('backend', (w) => {
       w.str(this.backend.name);
       this.backend.saveState(w);
-    });
+    }, false, BACKEND_STATE_VERSION);
     section('checker', (w) => this.checker.saveState(w));
     section('nested', (w) => this.nested.saveState(w));
     section('trace', (w) => this.trace.saveState(w), true);
@@ -780,8 +805,8 @@ export class Machine {
     const backend = read('backend', (r) => {
       const name = r.str('name', 32);
       if (name !== this.backend.name) r.fail('name', `snapshot backend '${name}' differs from '${this.backend.name}'`);
-      return this.backend.readState(r);
-    });
+      return this.backend.readState(r, c.version('backend'));
+    }, BACKEND_STATE_VERSION);
     const checker = read('checker', (r) => this.checker.readState(r));
     const nested = read('nested', (r) => this.nested.readState(r));
     const trace = c.has('trace') ? read('trace', (r) => this.trace.readState(r)) : undefined;
@@ -836,7 +861,9 @@ export class Machine {
     const delivered = r.bool('deliveredNow');
     const spinning = r.bool('spinning');
     const spinVar = r.str('spinVar', 4096);
-    const exits = EXIT_REASONS.map((reason) => r.uint(`exits.${reason}`));
+    // Layouts before 3 have no counters for the reasons added since (they were 0).
+    const known = version >= 3 ? EXIT_REASONS : EXIT_REASONS.slice(0, LEGACY_EXIT_REASON_COUNT);
+    const exits = EXIT_REASONS.map((reason, i) => (i < known.length ? r.uint(`exits.${reason}`) : 0));
     const counted = COUNTED_KEYS.map((key) => r.uint(key));
     return (rearm) => {
       applyVcpu();
@@ -867,11 +894,15 @@ export class Machine {
       this.phase[cpu] = 'guest';
       this.traceEvent(cpu, 'entry');
       this.backend.entry(cpu);
+      if (this.exitedNow[cpu]) {
+        this.afterExit(cpu, 0); // the injected event's delivery exited (unmap-idt)
+        return;
+      }
       if (this.takeDelivered(cpu)) return;
     }
     if (this.phase[cpu] !== 'guest') return;
     if (vcpu.state !== 'running') {
-      this.phase[cpu] = vcpu.state === 'done' ? 'done' : 'waiting';
+      this.phase[cpu] = vcpu.state === 'done' || vcpu.state === 'shutdown' ? 'done' : 'waiting';
       return;
     }
     vcpu.x2apic = this.platform.lapics[cpu]!.mode === 'x2apic';
@@ -881,6 +912,10 @@ export class Machine {
       this.afterExit(cpu, 0);
       return;
     }
+    if (this.exitedNow[cpu]) {
+      this.afterExit(cpu, 0); // a delivery the hardware began at this boundary exited (unmap-idt)
+      return;
+    }
     if (this.takeDelivered(cpu)) return;
     this.charged[cpu] = 0;
     const ns = vcpu.step(this.env) + this.charged[cpu]!;
@@ -888,7 +923,7 @@ export class Machine {
       this.afterExit(cpu, ns);
       return;
     }
-    if ((vcpu.state as string) === 'done') {
+    if ((vcpu.state as string) === 'done' || (vcpu.state as string) === 'shutdown') {
       this.phase[cpu] = 'done';
       return;
     }
@@ -922,7 +957,7 @@ export class Machine {
     this.exitedNow[cpu] = false;
     this.deliveredNow[cpu] = false;
     const vcpu = this.vcpus[cpu]!;
-    if (vcpu.state === 'done') {
+    if (vcpu.state === 'done' || vcpu.state === 'shutdown') {
       this.phase[cpu] = 'done';
       return;
     }
@@ -1105,6 +1140,11 @@ export class Machine {
         if (isPicPort(port)) m.platform.pic.ioWrite(port, value);
       },
       returned: (cpu, vector, nmi) => m.traceEvent(cpu, 'iret', vector, nmi ? 1 : 0),
+      exception: (cpu, vector, errorCode) => m.deliverException(cpu, vector, errorCode),
+      shutdown: (cpu) => {
+        m.traceEvent(cpu, 'fault', 0, 0, 'triple fault');
+        m.takeExit(cpu, 'shutdown');
+      },
       // Nested virtualization: L1's hypervisor instructions (docs/nested.md).
       vmenter: (cpu, instr) => m.nested.vmenter(cpu, instr),
       exitInfo: (cpu) => m.nested.exitInfo(cpu),
@@ -1157,7 +1197,12 @@ export class Machine {
       lapic: (cpu) => m.platform.lapics[cpu]!,
       inGuest: (cpu) => m.phase[cpu] === 'guest',
       deliver: (cpu, vector, source) => m.deliver(cpu, vector, source),
+      deliverException: (cpu, vector, errorCode) => m.deliverException(cpu, vector, errorCode),
+      lose: (cpu, vector) => {
+        if (m.checker.lose(cpu, vector)) m.traceEvent(cpu, 'lost', vector);
+      },
       deliverNmi: (cpu) => {
+        if (m.deliveryExits(cpu, { type: 2, vector: 2, errorCode: 0, source: 'lapic' })) return;
         m.vcpus[cpu]!.deliverNmi();
         m.counters[cpu]!.handlerEntries++;
         m.deliveredNow[cpu] = true;
@@ -1194,7 +1239,31 @@ export class Machine {
     };
   }
 
+  /**
+   * Whether the delivery of `event` about to happen exits instead (the IDT page `unmap-idt` took
+   * out of EPT/NPT): the exit reports the event to the backend (IDT-vectoring information /
+   * EXITINTINFO) and is taken; the handler is not entered.
+   */
+  private deliveryExits(cpu: number, event: VectoringInfo): boolean {
+    if (!this.vcpus[cpu]!.takeIdtFault()) return false;
+    this.backend.interrupted(cpu, event);
+    if (event.type === 0 && event.source === 'lapic') this.checker.interrupted(cpu, event.vector);
+    this.traceEvent(cpu, 'vectoring', event.vector, event.type);
+    this.takeExit(cpu, this.backend.name.startsWith('svm') ? 'npf' : 'ept-violation');
+    return true;
+  }
+
+  /** The guest enters the handler of exception `vector` (unless its delivery exits). */
+  private deliverException(cpu: number, vector: number, errorCode: number): void {
+    if (this.deliveryExits(cpu, { type: 3, vector, errorCode, source: 'lapic' })) return;
+    this.vcpus[cpu]!.deliverException(vector);
+    this.counters[cpu]!.handlerEntries++;
+    this.deliveredNow[cpu] = true;
+    this.traceEvent(cpu, 'exception', vector, errorCode);
+  }
+
   private deliver(cpu: number, vector: number, source: DeliverySource): void {
+    if (source !== 'l1' && this.deliveryExits(cpu, { type: 0, vector, errorCode: 0, source })) return;
     const vcpu = this.vcpus[cpu]!;
     vcpu.deliverInterrupt(vector);
     this.counters[cpu]!.handlerEntries++;

@@ -54,7 +54,9 @@ export type ExplainReason =
   | 'waiting-for-window'
   | 'posted-not-synced'
   | 'vintr-pending'
-  | 'vintr-taken-unsynced';
+  | 'vintr-taken-unsynced'
+  | 'pending-reinjection'
+  | 'reinjection-dropped';
 
 const hex = (v: number): string => `0x${v.toString(16).padStart(2, '0')}`;
 

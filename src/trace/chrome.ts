@@ -154,6 +154,10 @@ function instantOf(e: TraceEvent): Instant | null {
       return { name: `L2 -> L1 ${e.label ?? ''}`.trimEnd(), cat: 'nested', args: e.a >= 0 ? { reason: e.label ?? '', vector: v } : { reason: e.label ?? '' } };
     case 'fault':
       return { name: `fault: ${e.label ?? ''}`, cat: 'guest' };
+    case 'vectoring':
+      return { name: `vectoring ${e.b === 2 ? 'NMI' : e.b === 3 ? `exception ${v}` : v}`, cat: 'exit', args: { vector: v, type: e.b } };
+    case 'reinject':
+      return { name: `${e.label === 'dropped' ? 'DROPPED re-injection of' : 're-inject'} ${v}`, cat: 'inject', args: { vector: v, type: e.b } };
     case 'record':
       return { name: e.label ?? 'record', cat: 'record', args: { value: e.a } };
     case 'init':

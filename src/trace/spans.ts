@@ -117,6 +117,9 @@ export function buildSpans(events: readonly TraceEvent[], endNs = lastTime(event
       case 'nmi':
         stack.push({ kind: 'handler', name: 'NMI', startNs: t, vector: 2, detail: 'nmi' });
         break;
+      case 'exception':
+        stack.push({ kind: 'handler', name: `exception ${e.a}`, startNs: t, vector: e.a, detail: 'exception' });
+        break;
       case 'iret':
         closeKind(e.cpu, stack, 'handler', t);
         break;

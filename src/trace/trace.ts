@@ -73,7 +73,16 @@ export type TraceKind =
    */
   | 'nested-exit'
   /** The checker found an interrupt for L1 delivered to L2 although L1 asked to exit on it (a = vector). */
-  | 'wrong-level';
+  | 'wrong-level'
+  /** An exception handler was entered (a = vector, b = error code). docs/machine.md. */
+  | 'exception'
+  /**
+   * An exit interrupted an event's delivery and reports it (VMX IDT-vectoring information, SVM
+   * EXITINTINFO): a = vector, b = type (0 external interrupt, 2 NMI, 3 hardware exception).
+   */
+  | 'vectoring'
+  /** The hypervisor re-injected that event at VM entry (a = vector, b = type); label 'dropped' if it dropped it. */
+  | 'reinject';
 
 export interface TraceEvent {
   timeNs: number;
@@ -94,7 +103,7 @@ const KIND_CODES: Record<TraceKind, number> = {
   wake: 10, init: 11, sipi: 12, done: 13, lost: 14, doubled: 15, fault: 16, record: 17, iret: 18, eoi: 19,
   'isr-set': 20, 'isr-clear': 21, ppr: 22, 'ipi-send': 23, 'ipi-receive': 24, 'remote-irr-set': 25,
   'remote-irr-clear': 26, 'pic-inta': 27, 'timer-arm': 28, 'timer-fire': 29,
-  'nested-entry': 30, 'nested-exit': 31, 'wrong-level': 32,
+  'nested-entry': 30, 'nested-exit': 31, 'wrong-level': 32, exception: 33, vectoring: 34, reinject: 35,
 };
 const KINDS: readonly TraceKind[] = (Object.keys(KIND_CODES) as TraceKind[]).sort((a, b) => KIND_CODES[a] - KIND_CODES[b]);
 /** A bound on restored traces, so hostile input cannot ask for unbounded memory. */

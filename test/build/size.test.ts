@@ -30,7 +30,7 @@ describe('bundle size (tree-shaking of the ESM build)', () => {
     expect(rows.Platform!.gzip).toBeLessThan(rows.everything!.gzip * 0.5);
   });
 
-  it('the whole library stays within its budget of 64 KB gzip', () => {
-    expect(rows.everything!.gzip).toBeLessThanOrEqual(64 * 1024);
+  it('the whole library stays within its budget of 66 KB gzip', () => {
+    expect(rows.everything!.gzip).toBeLessThanOrEqual(66 * 1024);
   });
 });

@@ -10,8 +10,10 @@ import { BACKEND_NAMES } from '../../src/inject/backend.js';
 const mem = (run: lib.ScenarioRun, name: string): number => run.machine.memory.get(name) ?? 0;
 
 describe('scenario registry', () => {
-  it('has the seven built-in scenarios with one-line descriptions, exported from the library', () => {
-    expect(SCENARIOS.map((s) => s.name)).toEqual(['lost-ipi', 'ipi-pingpong', 'timer-periodic', 'level-storm', 'pic-legacy', 'linux-boot-irq-setup', 'nested-ack-on-exit']);
+  it('has the nine built-in scenarios with one-line descriptions, exported from the library', () => {
+    expect(SCENARIOS.map((s) => s.name)).toEqual([
+      'lost-ipi', 'ipi-pingpong', 'timer-periodic', 'level-storm', 'pic-legacy', 'linux-boot-irq-setup', 'nested-ack-on-exit', 'reinjection', 'reinjection-dropped',
+    ]);
     for (const s of SCENARIOS) {
       expect(s.description).not.toContain('\n');
       expect(s.description.length).toBeLessThan(120);
@@ -169,4 +171,24 @@ describe('nested-ack-on-exit', () => {
       expect(run.lost).toBe(0);
     }
   });
+});
+
+describe('reinjection / reinjection-dropped', () => {
+  for (const backend of BACKEND_NAMES) {
+    it(`${backend}: the first MSI's delivery exits on the unmapped IDT page and is re-injected; both are handled`, () => {
+      const run = runScenario('reinjection', { backend });
+      expect(mem(run, 'irqs')).toBe(2);
+      expect(run.lost).toBe(0);
+      expect(run.stats.total.exits[backend.startsWith('svm') ? 'npf' : 'ept-violation']).toBe(1);
+      expect(run.notes).toEqual(['device interrupts handled: 2 of 2; deliveries cut short by an exit: 1, re-injected: 1']);
+    });
+
+    it(`${backend}: with dropReinjection the first MSI is lost (checker) and its stuck ISR bit holds back the second`, () => {
+      const run = runScenario('reinjection-dropped', { backend });
+      expect(mem(run, 'irqs')).toBe(0);
+      expect(run.lost).toBe(1);
+      expect(run.machine.explain(0, 0x41).reason).toBe('reinjection-dropped');
+      expect(run.notes).toEqual(['device interrupts handled: 0 of 2; deliveries cut short by an exit: 1, re-injected: 0']);
+    });
+  }
 });

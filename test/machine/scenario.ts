@@ -26,7 +26,26 @@ export function checkApic(apic: LocalApic): void {
 
 export const vector = fc.constantFrom(...VECTORS);
 
-export function instrArb(cpus: number): fc.Arbitrary<Instr[]> {
+/** Exceptions the random programs raise: benign #UD, contributory #GP, page fault #PF. */
+export const EXCEPTION_VECTORS = [6, 13, 14] as const;
+
+/**
+ * Exceptions (with at most one delivery fault, so never a triple fault) and `unmap-idt` (the next
+ * 1-3 deliveries exit and are re-injected).
+ */
+const exceptionInstrs: fc.Arbitrary<Instr[]> = fc.oneof(
+  fc
+    .tuple(fc.constantFrom(...EXCEPTION_VECTORS), fc.option(fc.constantFrom(...EXCEPTION_VECTORS), { nil: undefined }))
+    .map(([v, fault]): Instr[] => [{ op: 'exception', vector: v, ...(fault === undefined ? {} : { deliveryFaults: [fault] }) }]),
+  fc.integer({ min: 1, max: 3 }).map((deliveries): Instr[] => [{ op: 'unmap-idt', deliveries }]),
+);
+
+export function instrArb(cpus: number, exceptions = false): fc.Arbitrary<Instr[]> {
+  const base = plainInstrArb(cpus);
+  return exceptions ? fc.oneof({ weight: 4, arbitrary: base }, { weight: 1, arbitrary: exceptionInstrs }) : base;
+}
+
+function plainInstrArb(cpus: number): fc.Arbitrary<Instr[]> {
   const cpu = fc.integer({ min: 0, max: cpus - 1 });
   return fc.oneof(
     { weight: 4, arbitrary: fc.tuple(cpu, vector).map(([dest, v]): Instr[] => [{ op: 'ipi', dest, vector: v }]) },
@@ -46,9 +65,9 @@ export function instrArb(cpus: number): fc.Arbitrary<Instr[]> {
   );
 }
 
-export function programArb(cpus: number, cpu: number): fc.Arbitrary<GuestProgram> {
+export function programArb(cpus: number, cpu: number, exceptions = false): fc.Arbitrary<GuestProgram> {
   return fc
-    .tuple(fc.array(instrArb(cpus), { maxLength: 12 }), fc.array(fc.boolean(), { minLength: VECTORS.length, maxLength: VECTORS.length }))
+    .tuple(fc.array(instrArb(cpus, exceptions), { maxLength: 12 }), fc.array(fc.boolean(), { minLength: VECTORS.length, maxLength: VECTORS.length }))
     .map(([body, nested]) => {
       const handlers: Record<number, Instr[]> = {};
       VECTORS.forEach((v, i) => {
@@ -60,10 +79,15 @@ export function programArb(cpus: number, cpu: number): fc.Arbitrary<GuestProgram
           { op: 'iret' },
         ];
       });
-      return {
+      const program: GuestProgram = {
         main: [{ op: 'mmio-write', offset: 0xf0, value: 0x1ff }, { op: 'sti' }, ...body.flat(), { op: 'sti' }, { op: 'hlt' }, { op: 'jump', to: 2 + body.flat().length + 1 }],
         handlers,
       };
+      if (exceptions) {
+        program.exceptions = {};
+        for (const v of [...EXCEPTION_VECTORS, 8]) program.exceptions[v] = [{ op: 'inc', var: `e${cpu}_${v}` }, { op: 'work', ns: 200 }, { op: 'iret' }];
+      }
+      return program;
     });
 }
 
@@ -77,14 +101,20 @@ export const deviceArb: fc.Arbitrary<Array<[number, DeviceAction]>> = fc.array(
   { maxLength: 6 },
 );
 
-export const scenario: fc.Arbitrary<Scenario> = fc.integer({ min: 1, max: 4 }).chain((cpus) =>
-  fc.record({
-    cpus: fc.constant(cpus),
-    programs: fc.tuple(...Array.from({ length: cpus }, (_, cpu) => programArb(cpus, cpu))),
-    devices: deviceArb,
-    seed: fc.integer({ min: 0, max: 1000 }),
-  }),
-);
+function scenarioArb(exceptions: boolean): fc.Arbitrary<Scenario> {
+  return fc.integer({ min: 1, max: 4 }).chain((cpus) =>
+    fc.record({
+      cpus: fc.constant(cpus),
+      programs: fc.tuple(...Array.from({ length: cpus }, (_, cpu) => programArb(cpus, cpu, exceptions))),
+      devices: deviceArb,
+      seed: fc.integer({ min: 0, max: 1000 }),
+    }),
+  );
+}
+
+export const scenario: fc.Arbitrary<Scenario> = scenarioArb(false);
+/** The same, with exceptions and deliveries that exit on an unmapped IDT page (re-injection). */
+export const scenarioWithExceptions: fc.Arbitrary<Scenario> = scenarioArb(true);
 
 export interface Scenario {
   cpus: number;

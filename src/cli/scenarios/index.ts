@@ -18,6 +18,7 @@ import { linuxBootIrqSetup } from './linux-boot-irq-setup.js';
 import { lostIpi } from './lost-ipi.js';
 import { nestedAckOnExit } from './nested-ack-on-exit.js';
 import { picLegacy } from './pic-legacy.js';
+import { reinjectionDropped, reinjectionOk } from './reinjection.js';
 import { timerPeriodic } from './timer-periodic.js';
 import type { Scenario, ScenarioContext, ScenarioOptions } from './types.js';
 
@@ -32,6 +33,8 @@ export const SCENARIOS: readonly Scenario[] = Object.freeze([
   picLegacy,
   linuxBootIrqSetup,
   nestedAckOnExit,
+  reinjectionOk,
+  reinjectionDropped,
 ]);
 
 /** The default backend of the scenarios: event injection, the reference every other is compared with. */
