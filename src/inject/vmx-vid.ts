@@ -161,7 +161,7 @@ export class VmxVidBackend extends BackendBase {
     const w = this.windows[cpu]!;
     w.interrupt = false;
     w.nmi = false;
-    if (this.reinject(cpu)) {
+    if (this.injectHeld(cpu)) {
       // RVI is set as at every entry; the processor evaluates it at a later boundary (the
       // re-injected handler runs with IF = 0). Only an ExtINT needs an interrupt window.
       this.rvi[cpu] = this.host.lapic(cpu).highestRequested();
