@@ -189,6 +189,10 @@ export interface InjectionBackend extends GuestApicAccess {
    * entry, merged with one already queued by the double-fault table (`hypervisorExceptions`).
    */
   queueException(cpu: number, vector: number, errorCode: number): void;
+  /** The exceptions queued for `cpu`, oldest first (vector -1: a triple fault). */
+  queuedExceptions(cpu: number): ReadonlyArray<Readonly<{ vector: number; errorCode: number }>>;
+  /** Whether the hypervisor queues the exceptions its emulation raises (BackendOptions). */
+  readonly hypervisorExceptions: boolean;
   /**
    * Writes the hardware and hypervisor state the backend keeps (windows, V_IRQ, RVI, PIR...).
    * @internal

@@ -168,7 +168,12 @@ export class VmxVidBackend extends BackendBase {
       this.windowsAfterReinjection(cpu, this.host.lapic(cpu).extIntPending());
       return;
     }
-    if (this.injectNmi(cpu)) return;
+    if (this.injectNmi(cpu)) {
+      // One event per entry: an ExtINT still pending needs an interrupt window (KVM's
+      // enable_irq_window), or the processor's RVI evaluation would let LAPIC vectors pass it.
+      if (this.host.lapic(cpu).extIntPending()) this.requestWindow(cpu);
+      return;
+    }
     if (this.injectExtInt(cpu)) return;
     // The hypervisor sets RVI from vIRR; the processor evaluates it at entry.
     this.rvi[cpu] = this.host.lapic(cpu).highestRequested();
