@@ -214,7 +214,7 @@ export abstract class BackendBase implements InjectionBackend {
   }
 
   /** The exceptions queued for `cpu`, oldest first (for tests and explain). */
-  queuedExceptions(cpu: number): ReadonlyArray<Readonly<QueuedException>> {
+  queuedExceptions(cpu: number): ReadonlyArray<Readonly<{ vector: number; errorCode: number }>> {
     return this.queued[cpu] ?? [];
   }
 
