@@ -201,3 +201,15 @@ describe('hypervisorExceptions: validation and snapshots', () => {
     });
   }
 });
+
+describe('older snapshots restore (backend layout 2, before queued exceptions)', () => {
+  it('a layout-2 snapshot with a pending re-injection restores with an empty queue and runs on exactly as it did', async () => {
+    const fixture = (await import('../snapshot/fixtures/backend-layout2.json', { with: { type: 'json' } })).default as { bytes: string; hashAt1ms: string; irqs: number };
+    const m = Machine.restore(Uint8Array.from(fixture.bytes.match(/../g)!.map((b) => parseInt(b, 16))));
+    expect(m.backend.hypervisorExceptions).toBe(false);
+    expect(m.backend.queuedExceptions(0)).toEqual([]);
+    m.run(1_000_000);
+    expect(m.trace.hash()).toBe(fixture.hashAt1ms);
+    expect(m.memory.get('irqs')).toBe(fixture.irqs);
+  });
+});
