@@ -885,6 +885,14 @@ export class Vcpu {
     else env.exception(this.cpu, vector, errorCode);
   }
 
+  /**
+   * A triple fault the hypervisor found while merging exceptions it queued (a contributory or page
+   * fault queued on top of a queued #DF): the vCPU shuts down as if its own delivery had faulted.
+   */
+  tripleFault(env: VcpuEnv): void {
+    this.shutdown(env);
+  }
+
   /** Triple fault: shutdown (L2's is reflected to L1 as its 'shutdown' exit, docs/nested.md). */
   private shutdown(env: VcpuEnv): void {
     if (this.level === 2 && env.l2Finished !== undefined) {

@@ -103,6 +103,13 @@ export interface BackendOptions {
    * ISR bit stays set and the delivery checker reports it lost). Default false.
    */
   dropReinjection?: boolean;
+  /**
+   * The hypervisor queues the exception an access it emulated raises (#GP(0) for an x2APIC MSR
+   * access the local APIC refuses) and injects it at the next VM entry, after a re-injection and
+   * before NMI, ExtINT and the local APIC (KVM's kvm_queue_exception / inject_pending_event, ACRN's
+   * vcpu_queue_exception). Default false: such faults are only counted.
+   */
+  hypervisorExceptions?: boolean;
 }
 
 /** What a new pending event for a vCPU is. */
@@ -130,6 +137,8 @@ export interface BackendHost {
   lose(cpu: number, vector: number): void;
   /** The guest enters the handler of exception `vector`. */
   deliverException(cpu: number, vector: number, errorCode: number): void;
+  /** A triple fault shuts the vCPU down (exit 'shutdown'). */
+  tripleFault(cpu: number): void;
   /** Takes a VM exit now (the vCPU re-enters after the exit cost). Calls the backend's exit(). */
   exit(cpu: number, reason: ExitReason): void;
   /** Sends a host IPI that makes the vCPU exit at its next instruction boundary. */
@@ -175,6 +184,15 @@ export interface InjectionBackend extends GuestApicAccess {
   holds(cpu: number, vector: number): boolean;
   /** An exit interrupted the delivery of `event`: record it for re-injection at the next entry. */
   interrupted(cpu: number, event: VectoringInfo): void;
+  /**
+   * The hypervisor's emulation of an instruction raised exception `vector`: queue it for the next
+   * entry, merged with one already queued by the double-fault table (`hypervisorExceptions`).
+   */
+  queueException(cpu: number, vector: number, errorCode: number): void;
+  /** The exceptions queued for `cpu`, oldest first (vector -1: a triple fault). */
+  queuedExceptions(cpu: number): ReadonlyArray<Readonly<{ vector: number; errorCode: number }>>;
+  /** Whether the hypervisor queues the exceptions its emulation raises (BackendOptions). */
+  readonly hypervisorExceptions: boolean;
   /**
    * Writes the hardware and hypervisor state the backend keeps (windows, V_IRQ, RVI, PIR...).
    * @internal

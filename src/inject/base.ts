@@ -8,11 +8,21 @@
  */
 import { MSR_IA32_APIC_BASE, MSR_IA32_TSC_DEADLINE, MSR_X2APIC_BASE, MSR_X2APIC_LAST } from '../apic/registers.js';
 import type { StateReader, StateWriter } from '../codec/state.js';
+import { combineExceptions, EXC, LAST_EXCEPTION_VECTOR } from '../guest/exceptions.js';
 import type { BackendHost, BackendName, BackendOptions, DeliverySource, ExitReason, InjectionBackend, PendingKind, VectoringInfo } from './backend.js';
 
 /** Snapshot codes of a vectoring event's source. */
 const SOURCES: readonly DeliverySource[] = ['lapic', 'extint', 'l1'];
 const VECTORING_TYPES: readonly number[] = [0, 2, 3];
+
+/** An exception the hypervisor queued for the next entry; vector -1 marks a triple fault. */
+interface QueuedException {
+  vector: number;
+  errorCode: number;
+}
+const TRIPLE_FAULT = -1;
+/** Enough for any queue the merge rules can build (serial exceptions of one emulated instruction). */
+const MAX_QUEUED = 32;
 
 /**
  * Per-vCPU window requests. `interrupt` / `nmi` are what the last VM entry armed (every entry
@@ -44,9 +54,14 @@ export abstract class BackendBase implements InjectionBackend {
   private vectoring: Array<VectoringInfo | null> = [];
   /** Per vCPU: the last event `dropReinjection` dropped (for explain), or null. */
   private dropped: Array<VectoringInfo | null> = [];
+  /** The hypervisor queues the exceptions its emulation raises (BackendOptions). */
+  readonly hypervisorExceptions: boolean;
+  /** Per vCPU: exceptions queued for the next entries, oldest first (serial ones wait in line). */
+  private queued: QueuedException[][] = [];
 
   constructor(opts: BackendOptions = {}) {
     this.dropReinjection = opts.dropReinjection === true;
+    this.hypervisorExceptions = opts.hypervisorExceptions === true;
   }
 
   attach(host: BackendHost): void {
@@ -54,6 +69,7 @@ export abstract class BackendBase implements InjectionBackend {
     this.windows = host.platform.lapics.map(noWindows);
     this.vectoring = host.platform.lapics.map(() => null);
     this.dropped = host.platform.lapics.map(() => null);
+    this.queued = host.platform.lapics.map(() => []);
     host.nested.bindBackend((cpu) => this.maskablePending(cpu));
   }
 
@@ -67,7 +83,7 @@ export abstract class BackendBase implements InjectionBackend {
     const w = this.windows[cpu]!;
     w.interrupt = false;
     w.nmi = false;
-    if (this.reinject(cpu)) {
+    if (this.injectHeld(cpu)) {
       this.windowsAfterReinjection(cpu, this.maskablePending(cpu));
       return;
     }
@@ -111,6 +127,7 @@ export abstract class BackendBase implements InjectionBackend {
   canWake(cpu: number): boolean {
     if (this.host.nested.inL2(cpu)) return this.host.nested.canWake(cpu);
     if (this.vectoring[cpu] !== null) return true; // an event to re-inject ends HLT's wait
+    if (this.queued[cpu]!.length > 0) return true; // so does a queued exception
     const lapic = this.host.lapic(cpu);
     const vcpu = this.host.vcpu(cpu);
     if (lapic.nmiLatched && !vcpu.nmiBlocked && vcpu.gif) return true;
@@ -164,6 +181,71 @@ export abstract class BackendBase implements InjectionBackend {
     return true;
   }
 
+  // ---- exceptions the hypervisor's emulation raised -----------------------------------------
+
+  /**
+   * Queues exception `vector` for the next entry. One already queued merges by the double-fault
+   * table as KVM's kvm_multiple_exception does: contributory + contributory or page fault +
+   * contributory / page fault -> #DF(0); a contributory or page fault on a queued #DF -> triple
+   * fault (shutdown at the next entry); otherwise (benign) serially: the new one waits behind.
+   * @throws RangeError for a vector that is not an exception (0..31, not 2) — host misuse.
+   */
+  queueException(cpu: number, vector: number, errorCode: number): void {
+    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.queued.length) {
+      throw new RangeError(`cpu must be an integer 0..${this.queued.length - 1}, got ${String(cpu)}`);
+    }
+    if (!Number.isInteger(vector) || vector < 0 || vector > LAST_EXCEPTION_VECTOR || vector === 2) {
+      throw new RangeError(`vector must be an exception vector 0..31 other than 2 (NMI), got ${String(vector)}`);
+    }
+    if (!Number.isInteger(errorCode) || errorCode < 0 || errorCode > 0xffff_ffff) {
+      throw new RangeError(`errorCode must be an integer 0..0xffffffff, got ${String(errorCode)}`);
+    }
+    const q = this.queued[cpu]!;
+    const last = q[q.length - 1];
+    if (last === undefined) {
+      q.push({ vector, errorCode });
+      return;
+    }
+    if (last.vector === TRIPLE_FAULT) return; // the vCPU shuts down at the entry anyway
+    const how = combineExceptions(last.vector, vector);
+    if (how === 'double-fault') q[q.length - 1] = { vector: EXC.DF, errorCode: 0 };
+    else if (how === 'triple-fault') q[q.length - 1] = { vector: TRIPLE_FAULT, errorCode: 0 };
+    else if (q.length < MAX_QUEUED) q.push({ vector, errorCode });
+  }
+
+  /** The exceptions queued for `cpu`, oldest first (for tests and explain). */
+  queuedExceptions(cpu: number): ReadonlyArray<Readonly<{ vector: number; errorCode: number }>> {
+    return this.queued[cpu] ?? [];
+  }
+
+  /**
+   * What comes before NMI, ExtINT and the local APIC at an entry: the re-injection, else the
+   * oldest queued exception (step 2 of the injection order). If a queued exception still waits
+   * after this entry, the hypervisor asks for an immediate exit (KVM's req_immediate_exit: a kick)
+   * so the next entry injects it.
+   * @returns whether an event was injected (the entry carries nothing else).
+   */
+  protected injectHeld(cpu: number): boolean {
+    const injected = this.reinject(cpu) || this.injectQueuedException(cpu);
+    if (this.queued[cpu]!.length > 0 && this.host.vcpu(cpu).state === 'running') this.host.kick(cpu);
+    return injected;
+  }
+
+  /** Injects the oldest queued exception (a queued triple fault shuts the vCPU down). */
+  private injectQueuedException(cpu: number): boolean {
+    const ex = this.queued[cpu]!.shift();
+    if (ex === undefined) return false;
+    if (ex.vector === TRIPLE_FAULT) {
+      this.queued[cpu]!.length = 0;
+      this.host.tripleFault(cpu); // traced as a 'triple fault' fault, exit 'shutdown'
+      return true;
+    }
+    this.host.count(cpu, 'injections');
+    this.host.trace(cpu, 'inject', ex.vector, 3);
+    this.host.deliverException(cpu, ex.vector, ex.errorCode);
+    return true;
+  }
+
   /**
    * After a re-injection the entry is used: a latched NMI waits for an NMI window and, if
    * `maskable`, a maskable interrupt for an interrupt window (what KVM's inject_pending_event
@@ -189,13 +271,22 @@ export abstract class BackendBase implements InjectionBackend {
   msrRead(cpu: number, msr: number): bigint | undefined {
     if (!isApicMsr(msr)) return undefined;
     this.host.exit(cpu, 'msr');
-    return this.host.lapic(cpu).readMsr(msr);
+    const v = this.host.lapic(cpu).readMsr(msr);
+    if (v === undefined) this.emulationFaulted(cpu);
+    return v;
   }
 
   msrWrite(cpu: number, msr: number, value: bigint): boolean {
     if (!isApicMsr(msr)) return false;
     this.host.exit(cpu, 'msr');
-    return this.host.lapic(cpu).writeMsr(msr, value);
+    const ok = this.host.lapic(cpu).writeMsr(msr, value);
+    if (!ok) this.emulationFaulted(cpu);
+    return ok;
+  }
+
+  /** The hypervisor's emulation of an intercepted access raised #GP(0): queue it (if enabled). */
+  protected emulationFaulted(cpu: number): void {
+    if (this.hypervisorExceptions) this.queueException(cpu, EXC.GP, 0);
   }
 
   cr8Read(cpu: number): number {
@@ -220,10 +311,16 @@ export abstract class BackendBase implements InjectionBackend {
       writeVectoring(w, this.vectoring[cpu]!);
       writeVectoring(w, this.dropped[cpu]!);
     }
+    // Layout 3: queued hypervisor exceptions.
+    w.bool(this.hypervisorExceptions);
+    for (const q of this.queued) {
+      w.u8(q.length);
+      for (const ex of q) w.i32(ex.vector).u32(ex.errorCode);
+    }
   }
 
   /** @internal Snapshot and machine plumbing, not for users. */
-  readState(r: StateReader, version = 2): () => void {
+  readState(r: StateReader, version = 3): () => void {
     const n = r.u32('windows', this.windows.length);
     if (n !== this.windows.length) r.fail('windows', `snapshot has ${n} vCPUs, this machine ${this.windows.length}`);
     const saved: Windows[] = [];
@@ -243,10 +340,22 @@ export abstract class BackendBase implements InjectionBackend {
         dropped[cpu] = readVectoring(r, 'dropped');
       }
     }
+    const queued: QueuedException[][] = saved.map(() => []);
+    if (version >= 3) {
+      if (r.bool('hypervisorExceptions') !== this.hypervisorExceptions) r.fail('hypervisorExceptions', 'differs from this machine');
+      for (let cpu = 0; cpu < n; cpu++) {
+        const count = r.u8('queued', MAX_QUEUED);
+        for (let i = 0; i < count; i++) {
+          const vector = r.i32('queued.vector', TRIPLE_FAULT, LAST_EXCEPTION_VECTOR);
+          queued[cpu]!.push({ vector, errorCode: r.u32('queued.errorCode') });
+        }
+      }
+    }
     return () => {
       this.windows = saved;
       this.vectoring = vectoring;
       this.dropped = dropped;
+      this.queued = queued;
     };
   }
 

@@ -115,7 +115,7 @@ export class SvmVintrBackend extends BackendBase {
     s.tpr = lapic.getTpr() >> 4;
     s.programmedTpr = s.tpr;
     s.cr8Exits = this.cr8Intercept && this.tprHoldsBack(cpu);
-    if (this.reinject(cpu)) {
+    if (this.injectHeld(cpu)) {
       this.windowsAfterReinjection(cpu, this.maskablePending(cpu)); // V_IRQ waits for the window
       return;
     }

@@ -161,14 +161,19 @@ export class VmxVidBackend extends BackendBase {
     const w = this.windows[cpu]!;
     w.interrupt = false;
     w.nmi = false;
-    if (this.reinject(cpu)) {
+    if (this.injectHeld(cpu)) {
       // RVI is set as at every entry; the processor evaluates it at a later boundary (the
       // re-injected handler runs with IF = 0). Only an ExtINT needs an interrupt window.
       this.rvi[cpu] = this.host.lapic(cpu).highestRequested();
       this.windowsAfterReinjection(cpu, this.host.lapic(cpu).extIntPending());
       return;
     }
-    if (this.injectNmi(cpu)) return;
+    if (this.injectNmi(cpu)) {
+      // One event per entry: an ExtINT still pending needs an interrupt window (KVM's
+      // enable_irq_window), or the processor's RVI evaluation would let LAPIC vectors pass it.
+      if (this.host.lapic(cpu).extIntPending()) this.requestWindow(cpu);
+      return;
+    }
     if (this.injectExtInt(cpu)) return;
     // The hypervisor sets RVI from vIRR; the processor evaluates it at entry.
     this.rvi[cpu] = this.host.lapic(cpu).highestRequested();

@@ -80,6 +80,13 @@ export interface MachineOptions {
    * from the VMX IDT-vectoring information / SVM EXITINTINFO), for every backend. Default false.
    */
   dropReinjection?: boolean;
+  /**
+   * The hypervisor queues #GP(0) for an x2APIC MSR access it emulated and the local APIC refused,
+   * and injects it at the next entry after a re-injection and before NMI, ExtINT and the local
+   * APIC (docs/backends.md, "Injection order at each entry"). Default false: the fault is only
+   * counted in `faults`.
+   */
+  hypervisorExceptions?: boolean;
   /** Record the trace (default true). */
   trace?: boolean;
   /**
@@ -168,8 +175,11 @@ const KICK = 0;
 const NOTIFY = 1;
 /** Version of every 'machine'-kind section this code writes, except `vcpu.N` (VCPU_STATE_VERSION) and 'backend'. */
 const MACHINE_STATE_VERSION = 1;
-/** Version of the 'backend' section. 2: re-injection state (vectoring information, dropReinjection). */
-const BACKEND_STATE_VERSION = 2;
+/**
+ * Version of the 'backend' section. 2: re-injection state (vectoring information, dropReinjection).
+ * 3: queued hypervisor exceptions (hypervisorExceptions and the per-vCPU queue).
+ */
+const BACKEND_STATE_VERSION = 3;
 const COUNTED_KEYS = [
   'exitCount', 'injections', 'virtualDeliveries', 'interruptWindows', 'nmiWindows', 'posted', 'notifications', 'handlerEntries', 'faults',
 ] as const;
@@ -231,7 +241,7 @@ function zeroes<K extends string>(keys: readonly K[]): Record<K, number> {
 }
 
 function createBackend(name: BackendName, opts: MachineOptions): InjectionBackend {
-  const base = { dropReinjection: opts.dropReinjection === true };
+  const base = { dropReinjection: opts.dropReinjection === true, hypervisorExceptions: opts.hypervisorExceptions === true };
   switch (name) {
     case 'svm-event':
       return new SvmEventBackend(base);
@@ -358,6 +368,7 @@ export class Machine {
       ...(opts.reset === undefined ? {} : { reset: opts.reset }),
       // Recorded only when set, so default snapshots keep their options text.
       ...(opts.dropReinjection === undefined ? {} : { dropReinjection: checkBool('dropReinjection', opts.dropReinjection) }),
+      ...(opts.hypervisorExceptions === undefined ? {} : { hypervisorExceptions: checkBool('hypervisorExceptions', opts.hypervisorExceptions) }),
       trace: traceOn,
       ...(traceLimit === undefined ? {} : { traceLimit }),
     };
@@ -1198,6 +1209,7 @@ export class Machine {
       inGuest: (cpu) => m.phase[cpu] === 'guest',
       deliver: (cpu, vector, source) => m.deliver(cpu, vector, source),
       deliverException: (cpu, vector, errorCode) => m.deliverException(cpu, vector, errorCode),
+      tripleFault: (cpu) => m.vcpus[cpu]!.tripleFault(m.env),
       lose: (cpu, vector) => {
         if (m.checker.lose(cpu, vector)) m.traceEvent(cpu, 'lost', vector);
       },

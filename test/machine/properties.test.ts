@@ -62,6 +62,12 @@ describe('random guest programs with exceptions and deliveries that exit on an u
           expectHandledMatches(m, s.cpus, t.delivered);
           // Every cut-short delivery was re-injected, except one the run ended before its entry.
           expect(m.trace.filter('vectoring').length - m.trace.filter('reinject').length).toBeLessThanOrEqual(s.cpus);
+          // Every queued #GP was injected, except those the run ended before their entry.
+          const gpQueued = m.trace.filter('exit').filter((e) => e.label === 'msr').length;
+          // (b = 3: an exception; two queued #GPs merge into one #DF.)
+          const gpInjected = m.trace.filter('inject').filter((e) => e.b === 3).length;
+          if (s.hypervisorExceptions === true) expect(gpQueued - gpInjected).toBeLessThanOrEqual(s.cpus);
+          else expect(gpInjected).toBe(0);
         }),
         { numRuns: RUNS },
       );
@@ -93,6 +99,18 @@ describe('random guest programs with exceptions and deliveries that exit on an u
     }
     expect(cut).toBeGreaterThan(0);
     expect(lost).toBeGreaterThan(0);
+  });
+});
+
+describe('the random scenarios exercise queued hypervisor exceptions', () => {
+  it('some generated scenarios draw hypervisorExceptions and inject a queued #GP (so the check above can fail)', () => {
+    const samples = fc.sample(scenarioWithExceptions, { numRuns: 40, seed: 7 });
+    let injected = 0;
+    for (const s of samples) {
+      if (s.hypervisorExceptions !== true) continue;
+      injected += runScenario('vmx-event', s).trace.filter('inject').filter((e) => e.a === 13 && e.b === 3).length;
+    }
+    expect(injected).toBeGreaterThan(0);
   });
 });
 

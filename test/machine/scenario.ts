@@ -38,6 +38,9 @@ const exceptionInstrs: fc.Arbitrary<Instr[]> = fc.oneof(
     .tuple(fc.constantFrom(...EXCEPTION_VECTORS), fc.option(fc.constantFrom(...EXCEPTION_VECTORS), { nil: undefined }))
     .map(([v, fault]): Instr[] => [{ op: 'exception', vector: v, ...(fault === undefined ? {} : { deliveryFaults: [fault] }) }]),
   fc.integer({ min: 1, max: 3 }).map((deliveries): Instr[] => [{ op: 'unmap-idt', deliveries }]),
+  // An x2APIC MSR in xAPIC mode: the access exits and the local APIC answers #GP, which the
+  // hypervisor queues when the scenario draws hypervisorExceptions.
+  fc.constantFrom<Instr[]>([{ op: 'rdmsr', msr: 0x803 }], [{ op: 'wrmsr', msr: 0x808, lo: 0 }]),
 );
 
 export function instrArb(cpus: number, exceptions = false): fc.Arbitrary<Instr[]> {
@@ -108,6 +111,7 @@ function scenarioArb(exceptions: boolean): fc.Arbitrary<Scenario> {
       programs: fc.tuple(...Array.from({ length: cpus }, (_, cpu) => programArb(cpus, cpu, exceptions))),
       devices: deviceArb,
       seed: fc.integer({ min: 0, max: 1000 }),
+      hypervisorExceptions: exceptions ? fc.boolean() : fc.constant(undefined),
     }),
   );
 }
@@ -121,11 +125,16 @@ export interface Scenario {
   programs: GuestProgram[];
   devices: Array<[number, DeviceAction]>;
   seed: number;
+  /** The Machine option (drawn by the scenarios with exceptions). */
+  hypervisorExceptions?: boolean | undefined;
 }
 
 /** A machine loaded with the scenario's programs and device events, not yet run. */
 export function buildScenario(backend: BackendName, s: Scenario, intermediateState = false): Machine {
-  const m = new Machine({ cpus: s.cpus, backend, seed: s.seed, costs: { jitter: 0.3 }, svmVintr: { intermediateState } });
+  const m = new Machine({
+    cpus: s.cpus, backend, seed: s.seed, costs: { jitter: 0.3 }, svmVintr: { intermediateState },
+    ...(s.hypervisorExceptions === undefined ? {} : { hypervisorExceptions: s.hypervisorExceptions }),
+  });
   s.programs.forEach((p, cpu) => m.load(cpu, p));
   for (const [at, action] of s.devices) m.at(at, action);
   return m;
