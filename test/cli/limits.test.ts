@@ -7,33 +7,11 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { main, type CliIo } from '../../src/cli/main.js';
+import type { CliIo } from '../../src/cli/main.js';
+import { run } from './run-in-process.js';
 import { formatSummary } from '../../src/cli/format.js';
 import { getScenario, resolveScenarioOptions, runScenario, SCENARIOS } from '../../src/cli/scenarios/index.js';
 import { MAX_SCHEDULED_TIMES, every } from '../../src/cli/scenarios/types.js';
-
-interface Run {
-  status: number;
-  stdout: string;
-  stderr: string;
-  files: Map<string, string>;
-}
-
-function run(args: string[], extra: Partial<CliIo> = {}): Run {
-  let stdout = '';
-  let stderr = '';
-  const files = new Map<string, string>();
-  const io: CliIo = {
-    out: (t) => void (stdout += t),
-    err: (t) => void (stderr += t),
-    progress: false,
-    writeFile: (path, data) => void files.set(path, data),
-    clockMs: () => 0,
-    ...extra,
-  };
-  const status = main(args, io);
-  return { status, stdout, stderr, files };
-}
 
 /** A usage error: status 2, nothing on stdout, the message and the usage line on stderr. */
 function usageError(args: string[], extra: Partial<CliIo> = {}): string {

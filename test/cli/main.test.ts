@@ -3,22 +3,8 @@
  * end-to-end cases).
  */
 import { describe, expect, it } from 'vitest';
-import { main, parseTime, type CliIo } from '../../src/cli/main.js';
-
-function run(args: string[]): { status: number; stdout: string; stderr: string; files: Map<string, string> } {
-  let stdout = '';
-  let stderr = '';
-  const files = new Map<string, string>();
-  const io: CliIo = {
-    out: (t) => void (stdout += t),
-    err: (t) => void (stderr += t),
-    progress: false,
-    writeFile: (path, data) => void files.set(path, data),
-    clockMs: () => 0,
-  };
-  const status = main(args, io);
-  return { status, stdout, stderr, files };
-}
+import { parseTime } from '../../src/cli/main.js';
+import { run } from './run-in-process.js';
 
 describe('help', () => {
   it.each([
