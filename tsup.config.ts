@@ -7,6 +7,18 @@ import { defineConfig, type Options } from 'tsup';
 const { version } = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as { version: string };
 const SRC = fileURLToPath(new URL('./src/', import.meta.url));
 
+/**
+ * The package's entry points (package.json "exports"): the library, and three parts not every
+ * program needs and none should carry in its bundle unasked — the register tables, the SVG
+ * renderer and the CLI's scenarios (docs/performance.md, "Bundle size").
+ */
+const ENTRIES = {
+  index: 'src/index.ts',
+  registers: 'src/registers.ts',
+  svg: 'src/svg.ts',
+  scenarios: 'src/scenarios.ts',
+};
+
 /** Settings shared by every build. `npm run build` empties dist/ first (the builds run in parallel). */
 const common: Options = {
   clean: false,
@@ -42,17 +54,22 @@ export default defineConfig([
     entry: ['src/**/*.ts', '!src/cli/cli.ts'],
     format: ['esm'],
     bundle: false,
-    dts: { entry: { index: 'src/index.ts' } },
+    dts: { entry: ENTRIES },
     platform: 'neutral',
   },
   // CommonJS: one bundled file. keepNames, because bundling renames a class that refers to itself
   // (`class Machine` became `_Machine` in `.name`, stack traces and error text); CommonJS is not
   // tree-shaken, so the `__name` calls cost only their bytes here.
+  //
+  // The three entry points share their modules through chunks (tsup's code splitting for CommonJS),
+  // so `require('irqchip/scenarios')` runs on the very classes `require('irqchip')` exports: one
+  // Machine, not two that `instanceof` tells apart.
   {
     ...common,
-    entry: { index: 'src/index.ts' },
+    entry: ENTRIES,
     format: ['cjs'],
-    dts: { entry: { index: 'src/index.ts' } },
+    dts: { entry: ENTRIES },
+    splitting: true,
     keepNames: true,
     platform: 'neutral',
   },

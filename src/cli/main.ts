@@ -19,6 +19,7 @@ import type { Explanation } from '../platform/explain.js';
 import { BACKEND_NAMES, type BackendName } from '../inject/backend.js';
 import { formatComparison, formatList, formatNs, formatSummary } from './format.js';
 import { runSliced, type Pause } from './run.js';
+import { toSvg } from '../trace/svg.js';
 import {
   DEFAULT_SCENARIO_BACKEND,
   SCENARIOS,
@@ -411,7 +412,7 @@ function writeFiles(r: ScenarioRun, tracePath: string | undefined, svgPath: stri
     io.out(`trace: wrote ${tracePath} (${json.traceEvents.length} Chrome trace events${held === '' ? '' : ` ${held}`}; open it in https://ui.perfetto.dev)\n`);
   }
   if (svgPath !== undefined) {
-    io.writeFile(svgPath, trace.toSvg({ cpus: r.context.cpus, endNs: r.result.timeNs, title }));
+    io.writeFile(svgPath, toSvg(trace, { cpus: r.context.cpus, endNs: r.result.timeNs, title }));
     io.out(`svg: wrote ${svgPath}${held === '' ? '' : ` (${held})`}\n`);
   }
 }

@@ -27,7 +27,7 @@
  * @module
  */
 import { buildSpans, cpuCount, hexVector, lastTime, type Span } from './spans.js';
-import type { TraceEvent } from './trace.js';
+import type { Trace, TraceEvent } from './trace.js';
 
 export interface SvgOptions {
   /** Total width in pixels (default 1000, at least 300). */
@@ -155,6 +155,11 @@ interface Ipi {
   label: string;
 }
 
+/** Whether a toSvg input is a list of events rather than a Trace (a type-only import: no runtime tie to trace.js). */
+function isEventList(x: Trace | readonly TraceEvent[]): x is readonly TraceEvent[] {
+  return Array.isArray(x);
+}
+
 /** The drawing's scale: virtual time to x, vCPU to lane top. */
 interface Scale {
   t0: number;
@@ -164,8 +169,26 @@ interface Scale {
   laneY(cpu: number): number;
 }
 
-/** Renders the SVG timeline of a list of trace events. */
-export function toSvg(events: readonly TraceEvent[], opts: SvgOptions = {}): string {
+/**
+ * Renders the SVG timeline of a trace: a {@link Trace} (the events it holds, in order; in ring
+ * mode the last ones) or a list of its events.
+ *
+ * It lives in its own entry point, `irqchip/svg`, so that a program that never draws does not
+ * carry the renderer (about 5 KB gzip) in its bundle.
+ *
+ * @example
+ * ```ts
+ * import { Machine } from 'irqchip';
+ * import { toSvg } from 'irqchip/svg';
+ *
+ * const m = new Machine({ cpus: 2, backend: 'svm-vintr' });
+ * const run = m.run(1_000_000);
+ * const svg = toSvg(m.trace, { endNs: run.timeNs, width: 1200, title: 'lost IPI' });
+ * svg.startsWith('<svg'); // true
+ * ```
+ */
+export function toSvg(trace: Trace | readonly TraceEvent[], opts: SvgOptions = {}): string {
+  const events = isEventList(trace) ? trace : trace.events();
   const width = Math.max(300, Math.floor(opts.width ?? 1000));
   const cpus = Math.max(opts.cpus ?? 0, cpuCount(events));
   const t0 = Math.max(0, opts.startNs ?? 0);

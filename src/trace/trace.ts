@@ -6,7 +6,6 @@
  * @module
  */
 import { toChromeTrace, type ChromeTrace, type ChromeTraceOptions } from './chrome.js';
-import { toSvg, type SvgOptions } from './svg.js';
 
 export type TraceKind =
   /** A fixed interrupt entered IRR (a). */
@@ -125,8 +124,9 @@ const FLAG_RING = 2;
 
 /**
  * The machine's trace: typed events with virtual time and vCPU (requests, deliveries, exits, IPIs,
- * checker findings), a hash that is the same on every machine and Node version, and exports to
- * Chrome Trace Event JSON (Perfetto) and a self-contained SVG timeline (docs/machine.md, "Trace").
+ * checker findings), a hash that is the same on every machine and Node version, and an export to
+ * Chrome Trace Event JSON (Perfetto). The SVG timeline renderer takes a Trace too; it is in its own
+ * entry point, `irqchip/svg` (docs/machine.md, "Trace").
  *
  * @example
  * ```ts
@@ -136,7 +136,7 @@ const FLAG_RING = 2;
  * const run = m.run(1_000_000);
  * m.trace.events().filter((e) => e.kind === 'lost'); // what the checker found
  * m.trace.hash();                                     // 8 hex digits, stable
- * const svg = m.trace.toSvg({ endNs: run.timeNs, title: 'lost IPI' });
+ * const perfetto = m.trace.toChromeTrace({ endNs: run.timeNs });
  * ```
  */
 export class Trace {
@@ -297,23 +297,6 @@ export class Trace {
    */
   toChromeTrace(opts?: ChromeTraceOptions): ChromeTrace {
     return toChromeTrace(this.ordered(), opts);
-  }
-
-  /**
-   * A self-contained SVG timeline, one lane per vCPU. See trace/svg.ts. In ring mode it shows the events held.
-   *
-   * @example
-   * ```ts
-   * import { writeFileSync } from 'node:fs';
-   * import { Machine } from 'irqchip';
-   *
-   * const m = new Machine({ cpus: 2, backend: 'svm-vintr' });
-   * const run = m.run(1_000_000);
-   * writeFileSync('lost.svg', m.trace.toSvg({ endNs: run.timeNs, width: 1200, title: 'lost IPI' }));
-   * ```
-   */
-  toSvg(opts?: SvgOptions): string {
-    return toSvg(this.ordered(), opts);
   }
 
   /**

@@ -2,7 +2,7 @@
  * The built-in scenarios and how to run them, for the `irqchip` command and for programs:
  *
  * ```ts
- * import { runScenario } from 'irqchip';
+ * import { runScenario } from 'irqchip/scenarios';
  * const run = runScenario('lost-ipi', { backend: 'svm-vintr' });
  * run.stats.cpus[1].lost; // 1
  * ```
