@@ -16,6 +16,7 @@ import { StateReader, StateWriter } from '../../src/codec/state.js';
 import { SnapshotError } from '../../src/errors.js';
 import type { BackendName } from '../../src/inject/backend.js';
 import { Machine } from '../../src/machine/machine.js';
+import { toSvg } from '../../src/trace/svg.js';
 import { Trace } from '../../src/trace/trace.js';
 import { RUN_NS, scenario, type Scenario } from '../machine/scenario.js';
 import { fuzz } from './config.js';
@@ -57,7 +58,7 @@ describe('trace ring mode', () => {
             expect(m.trace.events()).toEqual(all.slice(all.length - m.trace.length));
             expect(m.trace.hash()).toBe(full.trace.hash());
             expect(() => JSON.stringify(m.trace.toChromeTrace({ endNs: RUN_NS }))).not.toThrow();
-            expect(() => m.trace.toSvg({ endNs: RUN_NS })).not.toThrow();
+            expect(() => toSvg(m.trace, { endNs: RUN_NS })).not.toThrow();
           }
         },
       ),

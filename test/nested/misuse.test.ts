@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { GuestProgram, Instr } from '../../src/guest/program.js';
 import { validateProgram } from '../../src/guest/program.js';
 import { Machine } from '../../src/machine/machine.js';
+import { toSvg } from '../../src/trace/svg.js';
 import { ENABLE_APIC, exiting, l1Program, l2Program, mem, msi } from './helpers.js';
 
 const l2: GuestProgram = { main: [{ op: 'work', ns: 1000 }, { op: 'done' }] };
@@ -154,6 +155,6 @@ describe('trace export of a nested run', () => {
     const samples = irrIsrCounters(m.trace.events()).map((c) => [c.irr, c.isr]);
     expect(samples).toEqual([[0, 0], [1, 0], [0, 1], [0, 0]]);
     expect(buildSpans(passing.trace.events()).filter((s) => s.kind === 'handler').map((s) => s.name)).toEqual(['L2 IRQ 0x40']);
-    expect(m.trace.toSvg({ endNs: end })).toContain('<svg');
+    expect(toSvg(m.trace, { endNs: end })).toContain('<svg');
   });
 });

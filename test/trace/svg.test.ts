@@ -28,7 +28,7 @@ const count = (s: string, re: RegExp): number => [...s.matchAll(re)].length;
 describe('toSvg', () => {
   it('is a self-contained SVG document with one lane per vCPU', () => {
     const run = runScenario('timer-periodic', { cpus: 3, untilNs: 2_000_000 });
-    const svg = run.machine.trace.toSvg({ cpus: 3, endNs: run.result.timeNs, title: 'timers' });
+    const svg = toSvg(run.machine.trace, { cpus: 3, endNs: run.result.timeNs, title: 'timers' });
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
     expect(checkXml(svg).root).toBe('svg');
@@ -43,17 +43,17 @@ describe('toSvg', () => {
 
   it('marks lost interrupts with the vector', () => {
     const lost = runScenario('lost-ipi', { backend: 'svm-vintr' });
-    const svg = lost.machine.trace.toSvg({ endNs: lost.result.timeNs });
+    const svg = toSvg(lost.machine.trace, { endNs: lost.result.timeNs });
     expect(svg).toContain('>lost 0x40: merged into stale IRR bit</text>');
     checkXml(svg);
     const fine = runScenario('lost-ipi', { backend: 'svm-event' });
-    expect(fine.machine.trace.toSvg()).not.toContain('>lost 0x40');
+    expect(toSvg(fine.machine.trace)).not.toContain('>lost 0x40');
   });
 
   it('merges spans that touch at the drawing scale, so a storm stays small', () => {
     const run = runScenario('level-storm', { untilNs: 3_000_000 });
     expect(run.stats.total.handlerEntries).toBeGreaterThan(1000);
-    const svg = run.machine.trace.toSvg({ endNs: run.result.timeNs, width: 800 });
+    const svg = toSvg(run.machine.trace, { endNs: run.result.timeNs, width: 800 });
     expect(count(svg, /<rect [^>]*><title>/g)).toBeLessThan(40);
     expect(svg).toMatch(/<title>\d+ spans \(\d+ x IRQ 0x41\): /);
     expect(svg.length).toBeLessThan(20_000);
@@ -68,6 +68,18 @@ describe('toSvg', () => {
     checkXml(a);
     expect(toSvg(t.events(), { title: 'a <b> & "c"' })).toBe(a);
     expect(escapeXml(`'&'`)).toBe('&apos;&amp;&apos;');
+  });
+
+  it('takes a Trace and draws the events it holds (in ring mode the last ones), as it draws the list of them', () => {
+    const ring = new Trace({ limit: 2 });
+    ring.add(0, 0, 'deliver', 0x40);
+    ring.add(500, 0, 'iret', 0x40);
+    ring.add(600, 0, 'deliver', 0x41);
+    ring.add(900, 0, 'iret', 0x41);
+    const svg = toSvg(ring, { endNs: 1000 });
+    expect(svg).toBe(toSvg(ring.events(), { endNs: 1000 }));
+    expect(svg).toContain('0x41 taken via virtual delivery');
+    expect(svg).not.toContain('0x40 taken');
   });
 
   it('draws an empty trace without failing', () => {
@@ -206,7 +218,7 @@ describe('toSvg tells the lost-IPI story', () => {
 describe('toSvg on the built-in scenarios', () => {
   it('tells the svm-vintr lost IPI: two IPI arrows, V_IRQ without exit, the stale bit and the merge', () => {
     const run = runScenario('lost-ipi', { backend: 'svm-vintr' });
-    const svg = run.machine.trace.toSvg({ endNs: run.result.timeNs });
+    const svg = toSvg(run.machine.trace, { endNs: run.result.timeNs });
     expect(elements(svg, 'ipi')).toHaveLength(2);
     expect(svg).toContain('0x40 taken via V_IRQ, no exit');
     expect(elements(svg, 'irr-stale')).toHaveLength(1);
@@ -215,7 +227,7 @@ describe('toSvg on the built-in scenarios', () => {
 
   it('tells L2 guest time apart from L1 in a nested run', () => {
     const run = runScenario('nested-ack-on-exit', { untilNs: 600_000 });
-    const svg = run.machine.trace.toSvg({ endNs: run.result.timeNs });
+    const svg = toSvg(run.machine.trace, { endNs: run.result.timeNs });
     expect(elements(svg, 'guest-l2').length).toBeGreaterThan(0);
     expect(elements(svg, 'guest-l2')[0]).toContain('<title>guest running (L2): ');
     expect(legend(svg)).toContain('L2 guest running');
@@ -224,7 +236,7 @@ describe('toSvg on the built-in scenarios', () => {
 
   it('labels the gap where the I/O APIC storm guard backs off', () => {
     const run = runScenario('level-storm', { untilNs: 30_000_000 });
-    const svg = run.machine.trace.toSvg({ endNs: run.result.timeNs });
+    const svg = toSvg(run.machine.trace, { endNs: run.result.timeNs });
     const gaps = elements(svg, 'storm-gap');
     expect(gaps).toHaveLength(1);
     expect(gaps[0]).toMatch(/<title>storm back-off: pin 16 \(0x41\) quiet for [\d.]+ ms after 10001 re-deliveries \(or the device released the line\)<\/title>/);
