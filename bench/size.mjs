@@ -1,8 +1,9 @@
 /**
- * `npm run size`: what irqchip adds to an application's bundle, for four imports of the built
- * ESM package (dist/, so run `npm run build` first). Each import is bundled by esbuild as an
- * application would be (bundle + minify, platform neutral) and measured minified and gzipped
- * (zlib level 9). Results are in docs/performance.md ("Bundle size").
+ * `npm run size`: what irqchip adds to an application's bundle, for imports of the built ESM
+ * package (dist/, so run `npm run build` first): single names of the main entry, the main entry
+ * whole, each of the three other entry points whole, and all four together. Each import is
+ * bundled by esbuild as an application would be (bundle + minify, platform neutral) and measured
+ * minified and gzipped (zlib level 9). Results are in docs/performance.md ("Bundle size").
  *
  *   node bench/size.mjs           the table
  *   node bench/size.mjs --json    one JSON line (test/build/size.test.ts reads it)
@@ -17,13 +18,25 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const KB = 1024;
 
 /**
- * Budgets in gzip bytes. `LocalApic` + `Scheduler` is the issue-15 goal (15 KB). The goal for the
- * whole library was 50 KB; it measured 52.1 KB when this script was written and 62.3 KB after the
- * 2026-12 round's features (docs/performance.md, "Bundle size"), so the budget holds it where it is
- * instead of letting it grow unnoticed. Exceptions and re-injection (issue 16) took it to 65.0 KB:
- * the budget went from 64 to 66 KB with them.
+ * Budgets in gzip bytes. `LocalApic` + `Scheduler` is the issue-15 goal (15 KB). `everything`
+ * (`import * as irqchip from "irqchip"`, the main entry) has the issue's goal for the whole
+ * library, 50 KB. It was out of reach while the main entry held everything: 52.1 KB when this
+ * script was written, then 65.8 KB after the 2026-12 round's features under a budget raised step by
+ * step to 66 KB (docs/performance.md, "Bundle size"). The register tables, the SVG renderer and the
+ * CLI's scenarios then moved to their own entry points (`irqchip/registers`, `irqchip/svg`,
+ * `irqchip/scenarios`), which took the main entry to 51.5 KB; the goal is its budget again.
+ * `all entry points` (the four in one bundle, what the main entry used to be) keeps the old
+ * whole-library ceiling of 66 KB, so moving code between entry points cannot hide growth.
  */
-export const BUDGETS = { 'LocalApic + Scheduler': 15 * KB, everything: 66 * KB };
+export const BUDGETS = { 'LocalApic + Scheduler': 15 * KB, everything: 50 * KB, 'all entry points': 66 * KB };
+
+/** The entry points (package.json "exports") and the dist/ file each resolves to for `import`. */
+export const ENTRIES = {
+  irqchip: 'dist/index.js',
+  'irqchip/registers': 'dist/registers.js',
+  'irqchip/svg': 'dist/svg.js',
+  'irqchip/scenarios': 'dist/scenarios.js',
+};
 
 /** The imports measured: what an application writes, and uses (so nothing is dropped as unused). */
 export const CASES = {
@@ -31,15 +44,22 @@ export const CASES = {
   'LocalApic + Scheduler':
     'import { LocalApic, Scheduler } from "irqchip"; globalThis.out = new LocalApic({ id: 0, clock: new Scheduler() });',
   Platform: 'import { Platform } from "irqchip"; globalThis.out = new Platform({ cpus: 1 });',
+  Machine: 'import { Machine } from "irqchip"; globalThis.out = new Machine({ cpus: 2 });',
   everything: 'import * as irqchip from "irqchip"; globalThis.out = irqchip;',
+  'irqchip/registers': 'import * as registers from "irqchip/registers"; globalThis.out = registers;',
+  'irqchip/svg': 'import * as svg from "irqchip/svg"; globalThis.out = svg;',
+  'irqchip/scenarios': 'import * as scenarios from "irqchip/scenarios"; globalThis.out = scenarios;',
+  'all entry points':
+    'import * as irqchip from "irqchip"; import * as registers from "irqchip/registers"; import * as svg from "irqchip/svg"; ' +
+    'import * as scenarios from "irqchip/scenarios"; globalThis.out = [irqchip, registers, svg, scenarios];',
 };
 
 /** Bundles one case against dist/ and returns its minified and gzip sizes in bytes. */
 async function measure(contents) {
   const result = await build({
     stdin: { contents, resolveDir: ROOT, loader: 'js' },
-    // "irqchip" resolves to this package's own exports map (dist/index.js), as in an application.
-    alias: { irqchip: `${ROOT}dist/index.js` },
+    // Each entry point resolves to its dist/ file, as the package's "exports" map does for an application.
+    alias: Object.fromEntries(Object.entries(ENTRIES).map(([name, file]) => [name, `${ROOT}${file}`])),
     bundle: true,
     minify: true,
     format: 'esm',
@@ -52,7 +72,9 @@ async function measure(contents) {
 }
 
 export async function measureAll() {
-  if (!existsSync(`${ROOT}dist/index.js`)) throw new Error('dist/index.js not found: run `npm run build` first');
+  for (const file of Object.values(ENTRIES)) {
+    if (!existsSync(`${ROOT}${file}`)) throw new Error(`${file} not found: run \`npm run build\` first`);
+  }
   const rows = {};
   for (const [name, contents] of Object.entries(CASES)) rows[name] = await measure(contents);
   return rows;
