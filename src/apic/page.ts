@@ -66,7 +66,8 @@ function highestBySummary(words: Uint32Array, base: number, summary: number): nu
  *
  * @example
  * ```ts
- * import { ApicPage, registers } from 'irqchip';
+ * import { ApicPage } from 'irqchip';
+ * import { registers } from 'irqchip/registers';
  *
  * const page = new ApicPage();
  * page.setIrr(0x41);

@@ -168,6 +168,16 @@ describe('ts blocks type-check under --strict', () => {
     files.set(name, { block: b, text: `${prefix}${b.body}\nexport {};\n`, firstLine: prefix.split('\n').length - 1 });
     chain = prefix + b.body;
   }
+  /**
+   * `irqchip` and its subpaths (package.json "exports": `irqchip/registers` -> src/registers.ts, ...)
+   * resolve to the sources, so a ts block is checked against the code, not a stale dist/.
+   */
+  const exportsMap = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { exports: Record<string, unknown> }).exports;
+  const ENTRY_PATHS: Record<string, string[]> = Object.fromEntries(
+    Object.keys(exportsMap)
+      .filter((key) => key !== './package.json')
+      .map((key) => (key === '.' ? ['irqchip', [join(ROOT, 'src', 'index.ts')]] : [`irqchip/${key.slice(2)}`, [join(ROOT, 'src', `${key.slice(2)}.ts`)]])),
+  );
   let diagnostics: Map<string, string[]> | undefined;
   function check(): Map<string, string[]> {
     if (diagnostics) return diagnostics;
@@ -175,7 +185,7 @@ describe('ts blocks type-check under --strict', () => {
       target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler,
       lib: ['lib.es2022.d.ts'], types: ['node'], typeRoots: [join(ROOT, 'node_modules', '@types')],
       strict: true, noEmit: true, skipLibCheck: true, useDefineForClassFields: false, isolatedModules: true,
-      paths: { irqchip: [join(ROOT, 'src', 'index.ts')] },
+      paths: ENTRY_PATHS,
     };
     const host = ts.createCompilerHost(options);
     const { getSourceFile, fileExists, readFile } = host;
@@ -198,6 +208,10 @@ describe('ts blocks type-check under --strict', () => {
     }
     return diagnostics;
   }
+  it('resolves irqchip and each subpath of package.json "exports" to its source file', () => {
+    expect(Object.keys(ENTRY_PATHS).sort()).toEqual(['irqchip', 'irqchip/registers', 'irqchip/scenarios', 'irqchip/svg']);
+    for (const [name, [file]] of Object.entries(ENTRY_PATHS)) expect(existsSync(file!), `${name} -> ${file}`).toBe(true);
+  });
   it.each([...files].map(([name, v]) => [where(v.block), name] as const))('%s', (_, name) => {
     const errors = check().get(name)!;
     expect(errors, errors.join('\n')).toEqual([]);
