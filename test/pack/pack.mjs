@@ -4,7 +4,9 @@
  * temporary directory, runs `npm pack` there (prepack builds dist/), installs the tarball into an
  * empty project with `npm install --offline` (irqchip has no dependencies, so nothing is
  * downloaded) and uses it four ways: ESM import, CommonJS require, a `tsc --strict` file for each,
- * and `npx irqchip compare lost-ipi`.
+ * and `npx irqchip compare lost-ipi`. The first three use each entry point (`irqchip`,
+ * `irqchip/registers`, `irqchip/svg`, `irqchip/scenarios`) and check that a scenario's machine is
+ * the main entry's Machine class.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -43,35 +45,60 @@ function cleanCopy() {
 }
 
 const ESM_USE = `import assert from 'node:assert/strict';
-import { LocalApic, Machine, Scheduler, registers } from 'irqchip';
+import { LocalApic, Machine, Scheduler } from 'irqchip';
+import { registers, ioapicRegisters } from 'irqchip/registers';
+import { toSvg } from 'irqchip/svg';
+import { runScenario, formatSummary } from 'irqchip/scenarios';
 const apic = new LocalApic({ id: 0, clock: new Scheduler() });
 apic.writeRegister(registers.APIC_SVR, 0x1ff);
 apic.acceptInterrupt(0x41, false);
 assert.equal(apic.acknowledge(), 0x41);
+assert.equal(ioapicRegisters.IOWIN, 0x10);
 assert.equal(Machine.name, 'Machine');
 const m = new Machine({ cpus: 2, backend: 'svm-event' });
 assert.equal(m.vcpus.length, 2);
+const run = runScenario('lost-ipi', { backend: 'svm-vintr' });
+assert.equal(run.lost, 1);
+assert.ok(run.machine instanceof Machine, 'one Machine class for irqchip and irqchip/scenarios');
+assert.match(formatSummary(run), /lost/);
+assert.ok(toSvg(run.machine.trace, { title: 'packed' }).includes('>packed</text>'));
 console.log('esm ok');
 `;
 
 const CJS_USE = `const assert = require('node:assert/strict');
 const { LocalApic, Machine, Scheduler } = require('irqchip');
+const { registers, picRegisters } = require('irqchip/registers');
+const { toSvg } = require('irqchip/svg');
+const { runScenario } = require('irqchip/scenarios');
 const apic = new LocalApic({ id: 0, clock: new Scheduler() });
-apic.writeRegister(0xf0, 0x1ff);
+apic.writeRegister(registers.APIC_SVR, 0x1ff);
 apic.acceptInterrupt(0x52, true);
 assert.equal(apic.pendingVector(), 0x52);
+assert.equal(typeof picRegisters, 'object');
 assert.equal(Machine.name, 'Machine');
+const run = runScenario('lost-ipi', { backend: 'svm-vintr' });
+assert.equal(run.lost, 1);
+assert.ok(run.machine instanceof Machine, 'one Machine class for irqchip and irqchip/scenarios');
+assert.match(toSvg(run.machine.trace), /^<svg /);
 console.log('cjs ok');
 `;
 
-const TS_USE = `import { LocalApic, Platform, Scheduler, type Clock, type Explanation } from 'irqchip';
+const TS_USE = `import { LocalApic, Machine, Platform, Scheduler, type Clock, type Explanation } from 'irqchip';
+import { registers } from 'irqchip/registers';
+import { toSvg, type SvgOptions } from 'irqchip/svg';
+import { runScenario, type ScenarioRun } from 'irqchip/scenarios';
 const clock: Clock = new Scheduler();
 const apic = new LocalApic({ id: 0, clock, bsp: true });
+apic.writeRegister(registers.APIC_SVR, 0x1ff);
 const v: number = apic.pendingVector();
 const msr: bigint | undefined = apic.readMsr(0x1b);
 const pc = new Platform({ cpus: 2 });
 const why: Explanation = pc.explain(0, 0x30);
-export const out = [v, msr, why.reason];
+const run: ScenarioRun = runScenario('lost-ipi', { backend: 'svm-vintr' });
+const machine: Machine = run.machine;
+const opts: SvgOptions = { endNs: run.result.timeNs };
+const svg: string = toSvg(machine.trace, opts);
+export const out = [v, msr, why.reason, svg];
 `;
 
 try {
