@@ -2,7 +2,8 @@
  * `irqchip/scenarios`: the built-in scenarios of the `irqchip` command (docs/cli.md), to run from a
  * program, and the command's text reports. A separate entry point because they are the command's
  * demonstrations, not part of the emulator: a program that embeds the controllers or builds its
- * own Machine does not carry them. Each run is a {@link Machine} of the main entry, `irqchip`.
+ * own Machine does not carry them. Each run is a {@link irqchip!Machine | Machine} of the main
+ * entry, `irqchip`.
  *
  * ```ts
  * import { runScenario } from 'irqchip/scenarios';

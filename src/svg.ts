@@ -1,7 +1,7 @@
 /**
- * `irqchip/svg`: the SVG timeline of a {@link Trace}, one lane per vCPU, for docs and bug reports
- * (docs/machine.md, "Trace"). A separate entry point so that programs that never draw do not carry
- * the renderer; it works on any Trace of the main entry, `irqchip`.
+ * `irqchip/svg`: the SVG timeline of a {@link irqchip!Trace | Trace}, one lane per vCPU, for docs
+ * and bug reports (docs/machine.md, "Trace"). A separate entry point so that programs that never
+ * draw do not carry the renderer; it works on any Trace of the main entry, `irqchip`.
  *
  * ```ts
  * import { Machine } from 'irqchip';
