@@ -5,7 +5,10 @@
  * and error text too; see tsup.config.ts), each entry exports what it should, and the entries
  * share one copy of each class (tsup's code splitting for CommonJS; one file per module in ESM).
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const require = createRequire(import.meta.url);
@@ -113,5 +116,21 @@ describe('built package: the entry points share one copy of each class', () => {
       m.run(1000);
       expect(toSvg(m.trace, { title: 'shared' })).toContain('>shared</text>');
     }
+  });
+});
+
+describe('source: the entry files are only entered', () => {
+  it('no module of src/ imports src/index.ts, registers.ts, svg.ts or scenarios.ts (a bundle carries only the entries it names)', () => {
+    const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
+    const entryFiles = new Set(['index', 'registers', 'svg', 'scenarios'].map((e) => join(SRC, `${e}.ts`)));
+    const offenders: string[] = [];
+    for (const file of readdirSync(SRC, { recursive: true, encoding: 'utf8' })) {
+      if (!file.endsWith('.ts')) continue;
+      const path = join(SRC, file);
+      for (const [, spec] of readFileSync(path, 'utf8').matchAll(/from '(\.[^']+)\.js'/g)) {
+        if (entryFiles.has(resolve(dirname(path), `${spec}.ts`))) offenders.push(`${file} imports ${spec}.js`);
+      }
+    }
+    expect(offenders).toEqual([]);
   });
 });
