@@ -3,11 +3,11 @@
  * blocks of the doc comments in src/, and classifies them for the docs harness (docs.test.ts).
  *
  * The convention (also in docs/architecture.md, "Code blocks in the docs"):
- * - ```js blocks run under Node against the built package (`import ... from 'irqchip'`);
- *   trailing `// ` comment lines (or an immediately following ```text block) are the expected
- *   stdout.
- * - ```ts blocks are type-checked under `--strict`; `ts continued` continues the previous ts
- *   block of the same file (a walk-through split by prose).
+ * - ```js blocks run under Node against the built package (`import ... from 'irqchip'`, or from
+ *   a subpath such as `'irqchip/svg'`); trailing `// ` comment lines (or an immediately following
+ *   ```text block) are the expected stdout.
+ * - ```ts blocks are type-checked under `--strict` against src/ (`irqchip/svg` -> src/svg.ts, ...);
+ *   `ts continued` continues the previous ts block of the same file (a walk-through split by prose).
  * - ```sh blocks may only run `irqchip ...` / `npx irqchip ...`; an immediately following ```text
  *   block is the expected stdout.
  * - The info-string suffix `not-run` (```ts not-run) exempts a block; a sentence near it must say
