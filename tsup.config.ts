@@ -61,7 +61,7 @@ export default defineConfig([
   // (`class Machine` became `_Machine` in `.name`, stack traces and error text); CommonJS is not
   // tree-shaken, so the `__name` calls cost only their bytes here.
   //
-  // The three entry points share their modules through chunks (tsup's code splitting for CommonJS),
+  // The four entry points share their modules through chunks (tsup's code splitting for CommonJS),
   // so `require('irqchip/scenarios')` runs on the very classes `require('irqchip')` exports: one
   // Machine, not two that `instanceof` tells apart.
   {
