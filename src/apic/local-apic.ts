@@ -20,7 +20,7 @@
  */
 import { checkRestoreOptions, encodeDevice, restoreDevice, type RestoreOptions } from '../codec/container.js';
 import type { Rearm, StateReader, StateWriter } from '../codec/state.js';
-import { checkBool, checkInt, checkU64 } from '../errors.js';
+import { checkBool, checkBusValue, checkFunction, checkInt, checkObject, checkU64 } from '../errors.js';
 import type { Clock } from '../time/clock.js';
 import { IcrCheck, checkIcr, icrDeliveryMode, icrLogical, icrShorthand, icrVector } from './icr.js';
 import { DeliveryMode, X2APIC_BROADCAST, XAPIC_BROADCAST } from './message.js';
@@ -377,7 +377,7 @@ export class LocalApic {
    * @throws RangeError / TypeError for an ID, clock or frequency out of range; nothing is attached.
    */
   constructor(opts: LocalApicOptions) {
-    if (opts === null || typeof opts !== 'object') throw new TypeError('opts must be an object');
+    checkObject('opts', opts);
     this.id = checkInt('id', opts.id, 0, MAX_APIC_ID);
     const clock = opts.clock;
     if (!clock || typeof clock.now !== 'function' || typeof clock.schedule !== 'function' || typeof clock.cancel !== 'function') {
@@ -396,9 +396,7 @@ export class LocalApic {
     if (!x2 && this.id > XAPIC_ID_MASK) {
       throw new RangeError(`id must be 0..255 unless x2apic is true, got ${this.id}`);
     }
-    if (opts.onEvent !== undefined && typeof opts.onEvent !== 'function') {
-      throw new TypeError('onEvent must be a function');
-    }
+    checkFunction('onEvent', opts.onEvent, true);
     if (opts.bus !== undefined && !isBusPort(opts.bus)) {
       throw new TypeError('bus must implement ApicBusPort (attach, sendIpi, broadcastEoi and routingChanged methods)');
     }
@@ -542,7 +540,7 @@ export class LocalApic {
    * {@link pendingVector} instead, which is a field read and a comparison.
    */
   setEventHandler(fn: ((event: LapicEvent, value: number) => void) | undefined): void {
-    if (fn !== undefined && typeof fn !== 'function') throw new TypeError('fn must be a function');
+    checkFunction('fn', fn, true);
     this.onEvent = fn;
     this.syncFastPaths();
   }
@@ -553,7 +551,7 @@ export class LocalApic {
    * @internal
    */
   setTracer(fn: ((kind: LapicTraceKind, a: number, b: number) => void) | undefined): void {
-    if (fn !== undefined && typeof fn !== 'function') throw new TypeError('fn must be a function');
+    checkFunction('fn', fn, true);
     this.tracer = fn;
   }
 
@@ -1216,9 +1214,7 @@ export class LocalApic {
    */
   writeRegister(offset: number, value: number, size: MmioSize = 4): void {
     checkMmio(offset, size);
-    if (typeof value !== 'number') {
-      throw new TypeError(`value must be a number (any number is taken as a 32-bit bus value), got ${value === null ? 'null' : typeof value}`);
-    }
+    checkBusValue('value', value);
     if (this.modeCode !== MODE_XAPIC) return;
     if ((offset & 0xf) !== 0 || size !== 4) return;
     this.writeXapic(offset, value >>> 0);

@@ -17,7 +17,7 @@
  * @module
  */
 import type { StateReader, StateWriter } from '../codec/state.js';
-import { checkBool, checkInt } from '../errors.js';
+import { checkBool, checkBusValue, checkFunction, checkInt, checkObject, typeName } from '../errors.js';
 import { icrDeliveryMode, icrLogical, icrShorthand, icrVector } from '../apic/icr.js';
 import { LocalApic, type ApicBusPort } from '../apic/local-apic.js';
 import { DeliveryMode, X2APIC_BROADCAST, XAPIC_BROADCAST, type InterruptRouter } from '../apic/message.js';
@@ -125,7 +125,7 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
    * An empty bus; local APICs attach themselves when built with `bus`.
    */
   constructor(opts: ApicBusOptions = {}) {
-    if (opts === null || typeof opts !== 'object') throw new TypeError('opts must be an object');
+    checkObject('opts', opts);
     const policy = opts.lowestPriority ?? 'arbitration';
     if (!LOWEST_PRIORITY_POLICIES.includes(policy)) {
       throw new RangeError(`lowestPriority must be one of ${LOWEST_PRIORITY_POLICIES.join(', ')}, got ${String(policy)}`);
@@ -147,7 +147,7 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
    */
   attach(apic: LocalApic): void {
     if (!(apic instanceof LocalApic)) {
-      throw new TypeError(`apic must be a LocalApic, got ${apic === null ? 'null' : typeof apic}`);
+      throw new TypeError(`apic must be a LocalApic, got ${typeName(apic)}`);
     }
     if (this.index.has(apic)) throw new RangeError('apic is already attached to this bus');
     this.index.set(apic, this.list.length);
@@ -163,7 +163,7 @@ export class ApicBus implements ApicBusPort, InterruptRouter {
    * @internal
    */
   setTracer(fn: ((cpu: number, mode: number, vector: number) => void) | undefined): void {
-    if (fn !== undefined && typeof fn !== 'function') throw new TypeError('fn must be a function');
+    checkFunction('fn', fn, true);
     this.tracer = fn;
   }
 
@@ -492,11 +492,8 @@ function checkRouteArgs(destination: unknown, logical: unknown, deliveryMode: un
 
 /** MSI address and data are guest data: any number goes; anything else is a host bug. */
 function checkMsiArgs(address: unknown, data: unknown): void {
-  for (const [name, value] of [['address', address], ['data', data]] as const) {
-    if (typeof value !== 'number') {
-      throw new TypeError(`${name} must be a number (any number is taken as a 32-bit bus value), got ${value === null ? 'null' : typeof value}`);
-    }
-  }
+  checkBusValue('address', address);
+  checkBusValue('data', data);
 }
 
 /**

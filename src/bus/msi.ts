@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { checkBool, checkBusValue } from '../errors.js';
 
 export const MSI_ADDRESS_BASE = 0xfee0_0000;
 export const MSI_ADDRESS_BASE_MASK = 0xfff0_0000;
@@ -54,11 +55,9 @@ export function msiDestination(address: number, extendedDestId: boolean): number
  * @throws TypeError if address or data is not a number, or extendedDestId is not a boolean.
  */
 export function decodeMsi(address: number, data: number, extendedDestId = false): MsiMessage {
-  if (typeof address !== 'number') throw notANumber('address', address);
-  if (typeof data !== 'number') throw notANumber('data', data);
-  if (typeof extendedDestId !== 'boolean') {
-    throw new TypeError(`extendedDestId must be a boolean, got ${extendedDestId === null ? 'null' : typeof extendedDestId}`);
-  }
+  checkBusValue('address', address);
+  checkBusValue('data', data);
+  checkBool('extendedDestId', extendedDestId);
   return {
     destination: msiDestination(address, extendedDestId),
     logical: (address & MSI_ADDRESS_DEST_LOGICAL) !== 0,
@@ -68,8 +67,4 @@ export function decodeMsi(address: number, data: number, extendedDestId = false)
     levelTriggered: (data & MSI_DATA_TRIGGER_LEVEL) !== 0,
     assert: (data & MSI_DATA_LEVEL_ASSERT) !== 0,
   };
-}
-
-function notANumber(name: string, value: unknown): TypeError {
-  return new TypeError(`${name} must be a number (any number is taken as a 32-bit bus value), got ${value === null ? 'null' : typeof value}`);
 }

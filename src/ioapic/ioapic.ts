@@ -17,7 +17,7 @@ import type { Rearm, StateReader, StateWriter } from '../codec/state.js';
 import { DeliveryMode } from '../apic/message.js';
 import { MMIO_WINDOW_BYTES, checkMmio, crossesDword, laneBytes, type MmioSize } from '../apic/mmio.js';
 import type { InterruptRouter } from '../apic/message.js';
-import { checkBool, checkInt } from '../errors.js';
+import { checkBool, checkBusValue, checkFunction, checkInt, typeName } from '../errors.js';
 import type { Clock } from '../time/clock.js';
 import {
   DEFAULT_PINS,
@@ -203,7 +203,7 @@ export class IoApic {
    */
   constructor(opts: IoApicOptions) {
     if (typeof opts !== 'object' || opts === null) {
-      throw new TypeError(`opts must be an object with a bus, got ${opts === null ? 'null' : typeof opts}`);
+      throw new TypeError(`opts must be an object with a bus, got ${typeName(opts)}`);
     }
     this.bus = checkRouter(opts.bus);
     this.clock = checkClock(opts.clock);
@@ -263,7 +263,7 @@ export class IoApic {
    */
   writeRegister(offset: number, value: number, size: MmioSize = 4): void {
     checkMmio(offset, size);
-    if (typeof value !== 'number') throw notANumber('value', value);
+    checkBusValue('value', value);
     const v = value >>> 0;
     if (offset === IOREGSEL) {
       this.ioregsel = v & IOREGSEL_INDEX_MASK; // bits 31:8 are reserved (§3.1.1)
@@ -454,7 +454,7 @@ export class IoApic {
    * @internal
    */
   setTracer(fn: ((kind: 'remote-irr-set' | 'remote-irr-clear', pin: number, vector: number) => void) | undefined): void {
-    if (fn !== undefined && typeof fn !== 'function') throw new TypeError('fn must be a function');
+    checkFunction('fn', fn, true);
     this.tracer = fn;
   }
 
@@ -735,11 +735,6 @@ function isReservedMode(mode: number): boolean {
 }
 
 // ---- Option checks -----------------------------------------------------------------------
-
-/** MMIO arguments: any number is guest data (coerced like a 32-bit bus); anything else is a host bug. */
-function notANumber(name: string, value: unknown): TypeError {
-  return new TypeError(`${name} must be a number (any number is taken as a 32-bit bus value), got ${value === null ? 'null' : typeof value}`);
-}
 
 function checkRouter(bus: unknown): InterruptRouter {
   if (typeof bus !== 'object' || bus === null || typeof (bus as InterruptRouter).routeMessage !== 'function') {

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { checkInt } from '../errors.js';
+import { checkInt, checkObject } from '../errors.js';
 
 export interface Costs {
   /** An ordinary guest instruction (sti, cli, nop, shared-memory access, a spin check). Default 1. */
@@ -43,9 +43,7 @@ const COST_KEYS = Object.keys(DEFAULT_COSTS) as Array<keyof Costs>;
 
 /** Merges user costs over the defaults. @throws RangeError / TypeError naming the bad field. */
 export function resolveCosts(partial: Partial<Costs> | undefined): Costs {
-  if (partial !== undefined && (partial === null || typeof partial !== 'object')) {
-    throw new TypeError('costs must be an object');
-  }
+  if (partial !== undefined) checkObject('costs', partial);
   const costs: Costs = { ...DEFAULT_COSTS };
   for (const [key, value] of Object.entries(partial ?? {})) {
     if (!COST_KEYS.includes(key as keyof Costs)) throw new RangeError(`costs.${key} is not a known cost (${COST_KEYS.join(', ')})`);

@@ -12,7 +12,7 @@
  */
 import { checkRestoreOptions, decodeDevice, encodeDevice, type RestoreOptions } from '../codec/container.js';
 import type { StateReader, StateWriter } from '../codec/state.js';
-import { checkBool, checkInt } from '../errors.js';
+import { checkBool, checkFunction, checkInt, checkObject } from '../errors.js';
 import { Pic8259 } from './pic8259.js';
 import {
   A0_MASK,
@@ -109,12 +109,8 @@ export class PicPair {
    * Builds both chips in their power-on state; `opts.onOutput` hears every change of the INTR output.
    */
   constructor(opts: PicPairOptions = {}) {
-    if (opts === null || typeof opts !== 'object') {
-      throw new TypeError(`opts must be an object, got ${opts === null ? 'null' : typeof opts}`);
-    }
-    if (opts.onOutput !== undefined && typeof opts.onOutput !== 'function') {
-      throw new TypeError(`onOutput must be a function, got ${typeof opts.onOutput}`);
-    }
+    checkObject('opts', opts);
+    checkFunction('onOutput', opts.onOutput, true);
     this.onOutput = opts.onOutput;
     this.master = new Pic8259({ role: 'master', icw3: PC_MASTER_ICW3 });
     this.slave = new Pic8259({ role: 'slave', icw3: PC_SLAVE_ICW3 });
@@ -224,7 +220,7 @@ export class PicPair {
    * @internal
    */
   setTracer(fn: ((masterIr: number, vector: number) => void) | undefined): void {
-    if (fn !== undefined && typeof fn !== 'function') throw new TypeError('fn must be a function');
+    checkFunction('fn', fn, true);
     this.tracer = fn;
   }
 

@@ -18,7 +18,7 @@
  * @module
  */
 import type { StateReader, StateWriter } from '../codec/state.js';
-import { checkBool, checkInt } from '../errors.js';
+import { checkBool, checkInt, checkObject } from '../errors.js';
 import {
   A0_DATA,
   BYTE_MASK,
@@ -172,9 +172,7 @@ export class Pic8259 {
    * an `icw3` outside 0..255.
    */
   constructor(opts: Pic8259Options = {}) {
-    if (opts === null || typeof opts !== 'object') {
-      throw new TypeError(`opts must be an object, got ${opts === null ? 'null' : typeof opts}`);
-    }
+    checkObject('opts', opts);
     const role = opts.role ?? 'master';
     if (role !== 'master' && role !== 'slave') {
       throw new RangeError(`role must be 'master' or 'slave', got ${String(role)}`);

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { checkInt } from '../errors.js';
+import { checkInt, typeName } from '../errors.js';
 import type { LocalApic } from '../apic/local-apic.js';
 import { IRR_WORD, ISR_WORD, vectorWord } from '../apic/page.js';
 import { FIRST_LEGAL_VECTOR, PRIORITY_CLASS_MASK } from '../apic/registers.js';
@@ -71,10 +71,10 @@ function answer(deliverable: boolean, reason: ExplainReason, message: string): E
  *   RangeError (TypeError if not a number) if `vector` is not an integer in 0..255.
  */
 export function explainVector(apic: LocalApic, vector: number, ioapic?: IoApic, pic?: PicPair): Explanation {
-  if (!isLocalApic(apic)) throw new TypeError(`apic must be a LocalApic, got ${describe(apic)}`);
+  if (!isLocalApic(apic)) throw new TypeError(`apic must be a LocalApic, got ${typeName(apic)}`);
   checkInt('vector', vector, 0, 255);
   if (ioapic !== undefined && !isIoApic(ioapic)) {
-    throw new TypeError(`ioapic must be an IoApic or undefined, got ${describe(ioapic)}`);
+    throw new TypeError(`ioapic must be an IoApic or undefined, got ${typeName(ioapic)}`);
   }
   if (vector < FIRST_LEGAL_VECTOR) {
     return answer(false, 'illegal-vector', `vector ${hex(vector)} is 0-15: the APIC never delivers it (ESR "illegal vector")`);
@@ -139,9 +139,6 @@ function explainIoApic(ioapic: IoApic, vector: number): Explanation | undefined 
 
 // ---- Argument checks (structural, so that a second copy of the package still passes) --------
 
-function describe(value: unknown): string {
-  return value === null ? 'null' : typeof value;
-}
 
 function isLocalApic(value: unknown): value is LocalApic {
   const a = value as LocalApic;

@@ -27,7 +27,7 @@
  */
 import { checkRestoreOptions, decodeSnapshot, encodeSnapshot, TIME_SECTION, type RestoreOptions, type Section, type SnapshotContainer } from '../codec/container.js';
 import { RearmQueue, StateWriter, type Rearm, type StateReader } from '../codec/state.js';
-import { checkBool, checkInt, SnapshotError } from '../errors.js';
+import { checkBool, checkFunction, checkInt, checkObject, SnapshotError } from '../errors.js';
 import { LAPIC_STATE_VERSION, LocalApic, RESET_PRESETS, checkPreset, type LapicEvent, type ResetPreset } from '../apic/local-apic.js';
 import { ApicBus, type ApicBusOptions } from '../bus/apic-bus.js';
 import { IoApic } from '../ioapic/ioapic.js';
@@ -206,7 +206,7 @@ export class Platform {
    * @throws RangeError / TypeError for an option out of range (CPU count, pins, clock); nothing is built.
    */
   constructor(opts: PlatformOptions) {
-    if (opts === null || typeof opts !== 'object') throw new TypeError('opts must be an object');
+    checkObject('opts', opts);
     const x2apic = checkBool('x2apic', opts.x2apic ?? false);
     const count = checkInt('cpus', opts.cpus, 1, x2apic ? MAX_CPUS : MAX_XAPIC_CPUS);
     this.pciActiveLow = checkBool('pciActiveLow', opts.pciActiveLow ?? true);
@@ -414,7 +414,7 @@ export class Platform {
    * ```
    */
   onCpuEvent(fn: (e: CpuEvent) => void): void {
-    if (typeof fn !== 'function') throw new TypeError('fn must be a function');
+    checkFunction('fn', fn);
     this.listeners.push(fn);
   }
 
@@ -644,7 +644,7 @@ function checkIoapicVersion(name: string, version: unknown): 0x11 | 0x20 {
 /** A nested options object (`lapic`, `ioapic`): undefined or an object. */
 function checkNested<T extends object>(name: string, value: unknown): T {
   if (value === undefined) return {} as T;
-  if (value === null || typeof value !== 'object') throw new TypeError(`${name} must be an object, got ${value === null ? 'null' : typeof value}`);
+  checkObject(name, value);
   return value as T;
 }
 

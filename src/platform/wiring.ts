@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { checkInt } from '../errors.js';
+import { checkInt, checkObject, typeName } from '../errors.js';
 
 /** ISA IRQs 0..15. */
 export const ISA_IRQS = 16;
@@ -131,7 +131,7 @@ function checkOverrides(value: unknown, pins: number): Required<IsaOverride>[] {
   const out: Required<IsaOverride>[] = [];
   value.forEach((entry: unknown, i) => {
     const name = `isaOverrides[${i}]`;
-    if (entry === null || typeof entry !== 'object') throw new TypeError(`${name} must be an object, got ${entry === null ? 'null' : typeof entry}`);
+    checkObject(name, entry);
     const e = entry as Record<string, unknown>;
     const isaIrq = checkInt(`${name}.isaIrq`, e.isaIrq, 0, ISA_IRQS - 1);
     if (isaIrq === PIC_CASCADE_IRQ) throw new RangeError(`${name}.isaIrq: ISA IRQ2 is the 8259A cascade and has no I/O APIC input`);
@@ -152,7 +152,7 @@ function checkOverrides(value: unknown, pins: number): Required<IsaOverride>[] {
 function checkPicOutput(value: unknown, pin0Owner: number): PicOutputRoute | ((level: boolean) => void) {
   if (value === undefined) return pin0Owner >= 0 ? 'lint0-all' : 'lint0-all+ioapic-pin0';
   if (typeof value === 'function') return value as (level: boolean) => void;
-  if (typeof value !== 'string') throw new TypeError(`picOutput must be a route name or a function, got ${value === null ? 'null' : typeof value}`);
+  if (typeof value !== 'string') throw new TypeError(`picOutput must be a route name or a function, got ${typeName(value)}`);
   const route = checkChoice('picOutput', value, PIC_OUTPUT_ROUTES);
   if (route.endsWith('ioapic-pin0') && pin0Owner >= 0) {
     throw new RangeError(`picOutput '${route}' drives I/O APIC pin 0, but ISA IRQ ${pin0Owner} is wired to GSI 0; override ISA IRQ ${pin0Owner} elsewhere or pick a route without ioapic-pin0`);

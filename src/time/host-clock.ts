@@ -29,7 +29,7 @@
  *
  * @module
  */
-import { checkInt } from '../errors.js';
+import { checkInt, checkObject } from '../errors.js';
 import type { Clock } from './clock.js';
 import { gcd, mulDivFloor } from './ratio.js';
 import { MAX_TIME_NS, Scheduler } from './scheduler.js';
@@ -89,7 +89,7 @@ export class HostClock implements Clock {
 
   /** @throws TypeError / RangeError for a missing `read`, an unknown unit, a bad `hz`, or both. */
   constructor(opts: HostClockOptions) {
-    if (opts === null || typeof opts !== 'object') throw new TypeError(`opts must be an object, got ${opts === null ? 'null' : typeof opts}`);
+    checkObject('opts', opts);
     if (typeof opts.read !== 'function') throw new TypeError(`read must be a function, got ${typeof opts.read}`);
     if (opts.hz !== undefined && opts.unit !== undefined) throw new TypeError('give either unit (a float source) or hz (a counter), not both');
     const unit = opts.unit ?? 'ms';
