@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { SnapshotError } from '../errors.js';
+import { checkObject, SnapshotError } from '../errors.js';
 import { crc32 } from './crc32.js';
 import { RearmQueue, StateReader, StateWriter, type Rearm, type RestoreTime } from './state.js';
 
@@ -83,15 +83,17 @@ export interface SectionInfo {
 export class SnapshotContainer {
   /** The virtual time the snapshot was taken at (undefined: made before format 1.1). */
   readonly timeNs: number | undefined;
-  private restoreTime: RestoreTime | undefined = undefined;
+  #restoreTime: RestoreTime | undefined = undefined;
+  readonly #sections: ReadonlyMap<string, Section>;
 
   constructor(
     readonly kind: string,
     readonly formatMinor: number,
     readonly libraryVersion: string,
-    private readonly sections: ReadonlyMap<string, Section>,
+    sections: ReadonlyMap<string, Section>,
     readonly formatMajor = FORMAT_MAJOR,
   ) {
+    this.#sections = sections;
     this.timeNs = readTime(sections.get(TIME_SECTION));
   }
 
@@ -106,16 +108,16 @@ export class SnapshotContainer {
     if (mode === 'strict' && saved !== clockNs) {
       throw new SnapshotError(`snapshot was taken at virtual time ${saved} ns but the target clock is at ${clockNs} ns (time: 'strict')`);
     }
-    this.restoreTime = { savedNs: saved, clockNs };
+    this.#restoreTime = { savedNs: saved, clockNs };
   }
 
   /** Name, version, flags and length of every section, in order. */
   list(): SectionInfo[] {
-    return [...this.sections.values()].map((s) => ({ name: s.name, version: s.version, optional: s.optional, length: s.payload.length }));
+    return [...this.#sections.values()].map((s) => ({ name: s.name, version: s.version, optional: s.optional, length: s.payload.length }));
   }
 
   has(name: string): boolean {
-    return this.sections.has(name);
+    return this.#sections.has(name);
   }
 
   /**
@@ -123,17 +125,17 @@ export class SnapshotContainer {
    * @throws SnapshotError if it is missing or newer than `maxVersion`.
    */
   reader(name: string, maxVersion: number): StateReader {
-    const s = this.sections.get(name);
+    const s = this.#sections.get(name);
     if (s === undefined) throw new SnapshotError(`snapshot has no '${name}' section`);
     if (s.version > maxVersion) {
       throw new SnapshotError(`snapshot section '${name}' has version ${s.version}; this library reads up to ${maxVersion}`);
     }
-    return new StateReader(s.payload, name, s.version, this.restoreTime);
+    return new StateReader(s.payload, name, s.version, this.#restoreTime);
   }
 
   /** The version of a section (it must exist). */
   version(name: string): number {
-    const s = this.sections.get(name);
+    const s = this.#sections.get(name);
     if (s === undefined) throw new SnapshotError(`snapshot has no '${name}' section`);
     return s.version;
   }
@@ -143,7 +145,7 @@ export class SnapshotContainer {
    * @throws SnapshotError naming the first unknown required section.
    */
   rejectUnknown(known: (name: string) => boolean): void {
-    for (const s of this.sections.values()) {
+    for (const s of this.#sections.values()) {
       if (!known(s.name) && !s.optional) throw new SnapshotError(`snapshot section '${s.name}' is required but unknown to this library`);
     }
   }
@@ -257,7 +259,7 @@ export function snapshotTime(bytes: Uint8Array): number | undefined {
  */
 export function checkRestoreOptions(opts: unknown): TimeMode {
   if (opts === undefined) return 'rebase';
-  if (opts === null || typeof opts !== 'object') throw new TypeError(`options must be an object, got ${opts === null ? 'null' : typeof opts}`);
+  checkObject('options', opts);
   const time = (opts as { time?: unknown }).time;
   if (time === undefined) return 'rebase';
   if (time !== 'rebase' && time !== 'strict') throw new RangeError(`options.time must be 'rebase' or 'strict', got ${String(time)}`);

@@ -19,46 +19,46 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** Appends fields to a growing buffer. */
 export class StateWriter {
-  private buf = new Uint8Array(256);
-  private view = new DataView(this.buf.buffer);
-  private len = 0;
+  #buf = new Uint8Array(256);
+  #view = new DataView(this.#buf.buffer);
+  #len = 0;
 
-  private ensure(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.len + n) size *= 2;
+  #ensure(n: number): void {
+    if (this.#len + n <= this.#buf.length) return;
+    let size = this.#buf.length * 2;
+    while (size < this.#len + n) size *= 2;
     const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.len));
-    this.buf = next;
-    this.view = new DataView(next.buffer);
+    next.set(this.#buf.subarray(0, this.#len));
+    this.#buf = next;
+    this.#view = new DataView(next.buffer);
   }
 
   u8(v: number): this {
-    this.ensure(1);
-    this.view.setUint8(this.len, v);
-    this.len += 1;
+    this.#ensure(1);
+    this.#view.setUint8(this.#len, v);
+    this.#len += 1;
     return this;
   }
 
   u16(v: number): this {
-    this.ensure(2);
-    this.view.setUint16(this.len, v, true);
-    this.len += 2;
+    this.#ensure(2);
+    this.#view.setUint16(this.#len, v, true);
+    this.#len += 2;
     return this;
   }
 
   u32(v: number): this {
-    this.ensure(4);
-    this.view.setUint32(this.len, v >>> 0, true);
-    this.len += 4;
+    this.#ensure(4);
+    this.#view.setUint32(this.#len, v >>> 0, true);
+    this.#len += 4;
     return this;
   }
 
   /** A signed 32-bit integer. */
   i32(v: number): this {
-    this.ensure(4);
-    this.view.setInt32(this.len, v, true);
-    this.len += 4;
+    this.#ensure(4);
+    this.#view.setInt32(this.#len, v, true);
+    this.#len += 4;
     return this;
   }
 
@@ -69,16 +69,16 @@ export class StateWriter {
 
   /** A signed safe integer as 64 bits. */
   int(v: number): this {
-    this.ensure(8);
-    this.view.setBigInt64(this.len, BigInt(v), true);
-    this.len += 8;
+    this.#ensure(8);
+    this.#view.setBigInt64(this.#len, BigInt(v), true);
+    this.#len += 8;
     return this;
   }
 
   u64(v: bigint): this {
-    this.ensure(8);
-    this.view.setBigUint64(this.len, v, true);
-    this.len += 8;
+    this.#ensure(8);
+    this.#view.setBigUint64(this.#len, v, true);
+    this.#len += 8;
     return this;
   }
 
@@ -94,9 +94,9 @@ export class StateWriter {
 
   /** Raw bytes (the caller writes the length if it needs one). */
   bytes(v: Uint8Array): this {
-    this.ensure(v.length);
-    this.buf.set(v, this.len);
-    this.len += v.length;
+    this.#ensure(v.length);
+    this.#buf.set(v, this.#len);
+    this.#len += v.length;
     return this;
   }
 
@@ -113,11 +113,11 @@ export class StateWriter {
   }
 
   get length(): number {
-    return this.len;
+    return this.#len;
   }
 
   finish(): Uint8Array {
-    return this.buf.slice(0, this.len);
+    return this.#buf.slice(0, this.#len);
   }
 }
 
@@ -134,8 +134,9 @@ export interface RestoreTime {
 
 /** Reads fields back, checking bounds and ranges. */
 export class StateReader {
-  private readonly view: DataView;
-  private pos = 0;
+  readonly #bytes: Uint8Array;
+  readonly #view: DataView;
+  #pos = 0;
 
   /**
    * @param where the section name, used in error messages.
@@ -143,12 +144,13 @@ export class StateReader {
    * @param time the snapshot's time and the target clock's, when the container knows them.
    */
   constructor(
-    private readonly bytesIn: Uint8Array,
+    bytesIn: Uint8Array,
     readonly where: string,
     readonly version = 1,
     readonly time?: RestoreTime,
   ) {
-    this.view = new DataView(bytesIn.buffer, bytesIn.byteOffset, bytesIn.byteLength);
+    this.#bytes = bytesIn;
+    this.#view = new DataView(bytesIn.buffer, bytesIn.byteOffset, bytesIn.byteLength);
   }
 
   /** Throws a SnapshotError naming the section and field. */
@@ -156,38 +158,38 @@ export class StateReader {
     throw new SnapshotError(`snapshot section '${this.where}', field '${field}': ${why}`);
   }
 
-  private need(field: string, n: number): void {
-    if (this.pos + n > this.bytesIn.length) this.fail(field, `truncated (needs ${n} more bytes at offset ${this.pos})`);
+  #need(field: string, n: number): void {
+    if (this.#pos + n > this.#bytes.length) this.fail(field, `truncated (needs ${n} more bytes at offset ${this.#pos})`);
   }
 
   u8(field: string, max = 0xff): number {
-    this.need(field, 1);
-    const v = this.view.getUint8(this.pos);
-    this.pos += 1;
+    this.#need(field, 1);
+    const v = this.#view.getUint8(this.#pos);
+    this.#pos += 1;
     if (v > max) this.fail(field, `value ${v} is above ${max}`);
     return v;
   }
 
   u16(field: string, max = 0xffff): number {
-    this.need(field, 2);
-    const v = this.view.getUint16(this.pos, true);
-    this.pos += 2;
+    this.#need(field, 2);
+    const v = this.#view.getUint16(this.#pos, true);
+    this.#pos += 2;
     if (v > max) this.fail(field, `value ${v} is above ${max}`);
     return v;
   }
 
   u32(field: string, max = 0xffff_ffff): number {
-    this.need(field, 4);
-    const v = this.view.getUint32(this.pos, true);
-    this.pos += 4;
+    this.#need(field, 4);
+    const v = this.#view.getUint32(this.#pos, true);
+    this.#pos += 4;
     if (v > max) this.fail(field, `value ${v} is above ${max}`);
     return v;
   }
 
   i32(field: string, min: number, max: number): number {
-    this.need(field, 4);
-    const v = this.view.getInt32(this.pos, true);
-    this.pos += 4;
+    this.#need(field, 4);
+    const v = this.#view.getInt32(this.#pos, true);
+    this.#pos += 4;
     if (v < min || v > max) this.fail(field, `value ${v} is outside ${min}..${max}`);
     return v;
   }
@@ -199,17 +201,17 @@ export class StateReader {
   }
 
   int(field: string, min = -MAX_SAFE, max = MAX_SAFE): number {
-    this.need(field, 8);
-    const v = this.view.getBigInt64(this.pos, true);
-    this.pos += 8;
+    this.#need(field, 8);
+    const v = this.#view.getBigInt64(this.#pos, true);
+    this.#pos += 8;
     if (v < BigInt(min) || v > BigInt(max)) this.fail(field, `value ${v} is outside ${min}..${max}`);
     return Number(v);
   }
 
   u64(field: string): bigint {
-    this.need(field, 8);
-    const v = this.view.getBigUint64(this.pos, true);
-    this.pos += 8;
+    this.#need(field, 8);
+    const v = this.#view.getBigUint64(this.#pos, true);
+    this.#pos += 8;
     return v;
   }
 
@@ -219,9 +221,9 @@ export class StateReader {
 
   str(field: string, maxBytes = 1 << 24): string {
     const n = this.u32(`${field}.length`, maxBytes);
-    this.need(field, n);
-    const slice = this.bytesIn.subarray(this.pos, this.pos + n);
-    this.pos += n;
+    this.#need(field, n);
+    const slice = this.#bytes.subarray(this.#pos, this.#pos + n);
+    this.#pos += n;
     try {
       return decoder.decode(slice);
     } catch {
@@ -230,9 +232,9 @@ export class StateReader {
   }
 
   bytes(field: string, n: number): Uint8Array {
-    this.need(field, n);
-    const slice = this.bytesIn.slice(this.pos, this.pos + n);
-    this.pos += n;
+    this.#need(field, n);
+    const slice = this.#bytes.slice(this.#pos, this.#pos + n);
+    this.#pos += n;
     return slice;
   }
 
@@ -240,7 +242,7 @@ export class StateReader {
   u32s(field: string, expected: number, upTo = false): Uint32Array {
     const n = this.u32(`${field}.length`);
     if (upTo ? n > expected : n !== expected) this.fail(field, `has ${n} entries, expected ${upTo ? 'at most ' : ''}${expected}`);
-    this.need(field, n * 4);
+    this.#need(field, n * 4);
     const out = new Uint32Array(n);
     for (let i = 0; i < n; i++) out[i] = this.u32(field);
     return out;
@@ -249,7 +251,7 @@ export class StateReader {
   u8s(field: string, expected: number, max = 0xff): Uint8Array {
     const n = this.u32(`${field}.length`);
     if (n !== expected) this.fail(field, `has ${n} entries, expected ${expected}`);
-    this.need(field, n);
+    this.#need(field, n);
     const out = new Uint8Array(n);
     for (let i = 0; i < n; i++) out[i] = this.u8(field, max);
     return out;
@@ -262,7 +264,7 @@ export class StateReader {
 
   /** Requires that every byte was consumed. */
   end(): void {
-    if (this.pos !== this.bytesIn.length) this.fail('(end)', `${this.bytesIn.length - this.pos} unexpected trailing bytes`);
+    if (this.#pos !== this.#bytes.length) this.fail('(end)', `${this.#bytes.length - this.#pos} unexpected trailing bytes`);
   }
 }
 
@@ -275,15 +277,15 @@ export type Rearm = (atNs: number, order: number, schedule: () => void) => void;
 
 /** Collects re-arm requests and replays them in their original order. */
 export class RearmQueue {
-  private readonly items: Array<{ atNs: number; order: number; schedule: () => void }> = [];
+  readonly #items: Array<{ atNs: number; order: number; schedule: () => void }> = [];
   readonly rearm: Rearm = (atNs, order, schedule) => {
-    this.items.push({ atNs, order, schedule });
+    this.#items.push({ atNs, order, schedule });
   };
 
   /** Schedules everything collected, by original order. */
   flush(): void {
-    this.items.sort((a, b) => a.order - b.order);
-    for (const item of this.items) item.schedule();
-    this.items.length = 0;
+    this.#items.sort((a, b) => a.order - b.order);
+    for (const item of this.#items) item.schedule();
+    this.#items.length = 0;
   }
 }

@@ -331,7 +331,7 @@ export class Vcpu {
   /** RFLAGS.IF. */
   interruptFlag = false;
   /** An STI or MOV SS shadow covers the next instruction. */
-  private shadow: Shadow = 'none';
+  #shadow: Shadow = 'none';
   /** NMIs are blocked from NMI delivery until the next IRET. */
   nmiBlocked = false;
   /** Stopped by HLT. */
@@ -345,10 +345,10 @@ export class Vcpu {
   lastOp = '';
 
   /** The program of the running level (the loaded one, or its `l2` while L2 runs). */
-  private program: GuestProgram = { main: [] };
+  #program: GuestProgram = { main: [] };
   /** The loaded program (L1's when it is a hypervisor). */
-  private root: GuestProgram = this.program;
-  private frames: Frame[] = [];
+  #root: GuestProgram = this.#program;
+  #frames: Frame[] = [];
   /** Whether the APIC is in x2APIC mode decides how `ipi`/`eoi` reach it. */
   x2apic = false;
   /** Which level runs: 1 (the loaded program) or 2 (its L2 guest, after `vmlaunch`). */
@@ -359,7 +359,7 @@ export class Vcpu {
    */
   gif = true;
   /** The context of the level that does not run: L2's after its first exit, L1's while L2 runs. */
-  private parked: Context | null = null;
+  #parked: Context | null = null;
   /** Event deliveries still to exit on the IDT page unmapped in EPT/NPT (`unmap-idt`). */
   idtUnmapped = 0;
 
@@ -370,39 +370,39 @@ export class Vcpu {
 
   /** Loads a program; it starts at once unless it waits for SIPI. */
   load(program: GuestProgram): void {
-    this.root = program;
-    this.resetCpu();
+    this.#root = program;
+    this.#resetCpu();
     if (program.waitForSipi) {
       this.state = 'wait-for-sipi';
       return;
     }
-    this.start();
+    this.#start();
   }
 
   /** The loaded program. */
   get loaded(): GuestProgram {
-    return this.root;
+    return this.#root;
   }
 
   /** Whether an STI or MOV SS shadow blocks interrupts at the next boundary. */
   get inShadow(): boolean {
-    return this.shadow !== 'none';
+    return this.#shadow !== 'none';
   }
 
   /** Whether an L2 context exists (launched and not reset), running or parked. */
   get hasL2(): boolean {
-    return this.level === 2 || this.parked !== null;
+    return this.level === 2 || this.#parked !== null;
   }
 
   /** Whether the L2 context (running or parked) is halted. */
   get l2Halted(): boolean {
-    return this.level === 2 ? this.halted : (this.parked?.halted ?? false);
+    return this.level === 2 ? this.halted : (this.#parked?.halted ?? false);
   }
 
   /** Whether the L2 context (running or parked) can take a maskable interrupt: IF = 1, no shadow. */
   get l2Interruptible(): boolean {
-    if (this.level === 2) return this.interruptFlag && this.shadow === 'none';
-    return this.parked !== null && this.parked.interruptFlag && this.parked.shadow === 'none';
+    if (this.level === 2) return this.interruptFlag && this.#shadow === 'none';
+    return this.#parked !== null && this.#parked.interruptFlag && this.#parked.shadow === 'none';
   }
 
   // ---- nested virtualization: switching levels ------------------------------------------------
@@ -416,15 +416,15 @@ export class Vcpu {
    *   finds no L2 context.
    */
   enterL2(launch: boolean, launchIf = false): boolean {
-    const l2 = this.root.l2;
+    const l2 = this.#root.l2;
     if (l2 === undefined || this.level !== 1 || this.state !== 'running') return false;
-    if (!launch && this.parked === null) return false;
-    if (this.frames[this.frames.length - 1]?.kind === FRAME_VMEXIT) this.frames.pop();
-    const next: Context = launch || this.parked === null ? freshContext(l2, launchIf) : this.parked;
-    const l1 = this.takeContext();
+    if (!launch && this.#parked === null) return false;
+    if (this.#frames[this.#frames.length - 1]?.kind === FRAME_VMEXIT) this.#frames.pop();
+    const next: Context = launch || this.#parked === null ? freshContext(l2, launchIf) : this.#parked;
+    const l1 = this.#takeContext();
     l1.shadow = 'none'; // the entering instruction consumed any shadow
-    this.parked = l1;
-    this.putContext(next);
+    this.#parked = l1;
+    this.#putContext(next);
     this.level = 2;
     return true;
   }
@@ -435,35 +435,35 @@ export class Vcpu {
    * exit; SVM restores L1's RFLAGS saved at VMRUN) and no shadow. @returns false if L2 is not running.
    */
   exitToL1(interruptFlag: boolean): boolean {
-    if (this.level !== 2 || this.parked === null) return false;
-    const l2 = this.takeContext();
-    this.putContext(this.parked);
-    this.parked = l2;
+    if (this.level !== 2 || this.#parked === null) return false;
+    const l2 = this.#takeContext();
+    this.#putContext(this.#parked);
+    this.#parked = l2;
     this.level = 1;
     this.interruptFlag = interruptFlag;
-    this.shadow = 'none';
+    this.#shadow = 'none';
     this.halted = false;
-    this.frames.push(newFrame(this.root.vmexit ?? [], FRAME_VMEXIT, -1, interruptFlag));
+    this.#frames.push(newFrame(this.#root.vmexit ?? [], FRAME_VMEXIT, -1, interruptFlag));
     return true;
   }
 
-  private takeContext(): Context {
+  #takeContext(): Context {
     return {
-      program: this.program,
-      frames: this.frames,
+      program: this.#program,
+      frames: this.#frames,
       interruptFlag: this.interruptFlag,
-      shadow: this.shadow,
+      shadow: this.#shadow,
       nmiBlocked: this.nmiBlocked,
       halted: this.halted,
       lastOp: this.lastOp,
     };
   }
 
-  private putContext(c: Context): void {
-    this.program = c.program;
-    this.frames = c.frames;
+  #putContext(c: Context): void {
+    this.#program = c.program;
+    this.#frames = c.frames;
     this.interruptFlag = c.interruptFlag;
-    this.shadow = c.shadow;
+    this.#shadow = c.shadow;
     this.nmiBlocked = c.nmiBlocked;
     this.halted = c.halted;
     this.lastOp = c.lastOp;
@@ -471,36 +471,36 @@ export class Vcpu {
 
   /** INIT: the CPU resets and (an AP) waits for SIPI; a BSP restarts its program. */
   init(bsp: boolean): void {
-    this.resetCpu();
-    if (bsp) this.start();
+    this.#resetCpu();
+    if (bsp) this.#start();
     else this.state = 'wait-for-sipi';
   }
 
   /** SIPI: a CPU waiting for it starts its main program. @returns whether it started. */
   sipi(): boolean {
     if (this.state !== 'wait-for-sipi') return false;
-    this.start();
+    this.#start();
     return true;
   }
 
   /** Whether a maskable interrupt can be taken now (IF = 1, GIF = 1 and no shadow). */
   interruptible(): boolean {
-    return this.interruptFlag && this.gif && this.shadow === 'none' && this.state === 'running';
+    return this.interruptFlag && this.gif && this.#shadow === 'none' && this.state === 'running';
   }
 
   /** Whether an NMI can be taken now (not blocked, GIF = 1, no MOV SS shadow). */
   nmiAllowed(): boolean {
-    return !this.nmiBlocked && this.gif && this.shadow !== 'movss' && this.state === 'running';
+    return !this.nmiBlocked && this.gif && this.#shadow !== 'movss' && this.state === 'running';
   }
 
   /** Nesting depth of handlers (0 = main program). */
   get depth(): number {
-    return this.frames.length - 1;
+    return this.#frames.length - 1;
   }
 
   /** Vectors of the handlers currently entered, outermost first. */
   handlerStack(): number[] {
-    return this.frames.slice(1).map((f) => (f.kind === FRAME_NMI ? -2 : f.vector));
+    return this.#frames.slice(1).map((f) => (f.kind === FRAME_NMI ? -2 : f.vector));
   }
 
   // ---- snapshots -----------------------------------------------------------------------------
@@ -510,18 +510,18 @@ export class Vcpu {
    * @internal
    */
   saveState(w: StateWriter): void {
-    w.str(JSON.stringify(this.root));
-    w.u8(VCPU_STATES.indexOf(this.state)).bool(this.interruptFlag).u8(SHADOWS.indexOf(this.shadow));
+    w.str(JSON.stringify(this.#root));
+    w.u8(VCPU_STATES.indexOf(this.state)).bool(this.interruptFlag).u8(SHADOWS.indexOf(this.#shadow));
     w.bool(this.nmiBlocked).bool(this.halted).bool(this.x2apic);
     w.uint(this.instructions).uint(this.deliveries).str(this.lastOp);
-    this.writeFrames(w, this.frames, this.program);
+    this.#writeFrames(w, this.#frames, this.#program);
     // Nested virtualization: the running level, GIF and the parked context.
     w.u32(this.idtUnmapped); // layout 3
-    w.u8(this.level).bool(this.gif).bool(this.parked !== null);
-    const p = this.parked;
+    w.u8(this.level).bool(this.gif).bool(this.#parked !== null);
+    const p = this.#parked;
     if (p !== null) {
       w.bool(p.interruptFlag).u8(SHADOWS.indexOf(p.shadow)).bool(p.nmiBlocked).bool(p.halted).str(p.lastOp);
-      this.writeFrames(w, p.frames, p.program);
+      this.#writeFrames(w, p.frames, p.program);
     }
   }
 
@@ -575,36 +575,36 @@ export class Vcpu {
     if (level === 2 && (parked === null || state !== 'running')) r.fail('level', 'L2 runs only on a running vCPU, with L1 parked');
     if (state === 'running' && current.frames.length === 0) r.fail('frames', 'a running vCPU needs its main frame');
     return () => {
-      this.root = root;
-      this.program = level === 2 ? root.l2! : root;
+      this.#root = root;
+      this.#program = level === 2 ? root.l2! : root;
       this.state = state;
       this.interruptFlag = interruptFlag;
-      this.shadow = shadow;
+      this.#shadow = shadow;
       this.nmiBlocked = nmiBlocked;
       this.halted = halted;
       this.x2apic = x2apic;
       this.instructions = instructions;
       this.deliveries = deliveries;
       this.lastOp = lastOp;
-      this.frames = current.frames;
+      this.#frames = current.frames;
       this.level = level as 1 | 2;
       this.gif = gif;
-      this.parked = parked;
+      this.#parked = parked;
       this.idtUnmapped = idtUnmapped;
     };
   }
 
-  private writeFrames(w: StateWriter, frames: readonly Frame[], program: GuestProgram): void {
+  #writeFrames(w: StateWriter, frames: readonly Frame[], program: GuestProgram): void {
     w.u32(frames.length);
     for (const f of frames) {
-      w.str(this.blockOf(f, program)).u32(f.pc).u8(f.kind).i32(f.vector).bool(f.savedIf).bool(f.icrHighWritten).int(f.workLeft);
+      w.str(this.#blockOf(f, program)).u32(f.pc).u8(f.kind).i32(f.vector).bool(f.savedIf).bool(f.icrHighWritten).int(f.workLeft);
     }
   }
 
   /** The name of the code block a frame runs, for snapshots (`l2:` prefixed for L2's code). */
-  private blockOf(f: Frame, program: GuestProgram): string {
+  #blockOf(f: Frame, program: GuestProgram): string {
     if (f.kind === FRAME_VMEXIT) return 'vmexit';
-    const prefix = program === this.root ? '' : L2_PREFIX;
+    const prefix = program === this.#root ? '' : L2_PREFIX;
     if (f.code === program.main) return `${prefix}main`;
     if (f.code === program.nmi) return `${prefix}nmi`;
     if (f.code === DEFAULT_HANDLER) return `${prefix}default`;
@@ -617,8 +617,8 @@ export class Vcpu {
 
   /** Enters the handler of an external interrupt `vector` through an interrupt gate. */
   deliverInterrupt(vector: number, spurious = false): void {
-    const code = spurious ? SPURIOUS_HANDLER : (this.program.handlers?.[vector] ?? DEFAULT_HANDLER);
-    this.push(code, FRAME_IRQ, vector);
+    const code = spurious ? SPURIOUS_HANDLER : (this.#program.handlers?.[vector] ?? DEFAULT_HANDLER);
+    this.#push(code, FRAME_IRQ, vector);
   }
 
   /**
@@ -627,7 +627,7 @@ export class Vcpu {
    * business (traced); the model's handlers do not read it.
    */
   deliverException(vector: number): void {
-    this.push(this.program.exceptions?.[vector] ?? DEFAULT_EXCEPTION_HANDLER, FRAME_EXC, vector);
+    this.#push(this.#program.exceptions?.[vector] ?? DEFAULT_EXCEPTION_HANDLER, FRAME_EXC, vector);
   }
 
   /**
@@ -645,7 +645,7 @@ export class Vcpu {
 
   /** Enters the NMI handler; NMIs stay blocked until the next IRET. */
   deliverNmi(): void {
-    this.push(this.program.nmi ?? DEFAULT_NMI_HANDLER, FRAME_NMI, 2);
+    this.#push(this.#program.nmi ?? DEFAULT_NMI_HANDLER, FRAME_NMI, 2);
     this.nmiBlocked = true;
   }
 
@@ -655,17 +655,17 @@ export class Vcpu {
    */
   step(env: VcpuEnv): number {
     if (this.state !== 'running' || this.halted) return 0;
-    const frame = this.frames[this.frames.length - 1]!;
-    if (frame.pc >= frame.code.length) return this.fallOff(env, frame);
+    const frame = this.#frames[this.#frames.length - 1]!;
+    if (frame.pc >= frame.code.length) return this.#fallOff(env, frame);
     const instr = frame.code[frame.pc]!;
-    const hadShadow = this.shadow !== 'none';
+    const hadShadow = this.#shadow !== 'none';
     const level = this.level;
     this.instructions++;
     this.lastOp = instr.op;
-    const ns = this.exec(env, frame, instr, hadShadow);
+    const ns = this.#exec(env, frame, instr, hadShadow);
     // A shadow covers exactly one instruction; one begun by this instruction stays for the next.
     // (An instruction that switched levels left the other level's shadow in place.)
-    if (hadShadow && this.level === level) this.shadow = 'none';
+    if (hadShadow && this.level === level) this.#shadow = 'none';
     return ns;
   }
 
@@ -675,8 +675,8 @@ export class Vcpu {
    * runs again — after whatever interrupts it, including handlers that `work` themselves.
    */
   interruptWork(remainingNs: number): void {
-    if (this.lastOp !== 'work' || this.frames.length === 0) return;
-    const frame = this.frames[this.frames.length - 1]!;
+    if (this.lastOp !== 'work' || this.#frames.length === 0) return;
+    const frame = this.#frames[this.#frames.length - 1]!;
     frame.workLeft = remainingNs;
     frame.pc--;
     this.lastOp = '';
@@ -684,10 +684,10 @@ export class Vcpu {
 
   /** Nanoseconds left of the running frame's interrupted `work`, -1 if none (for tests and tools). */
   get workRemaining(): number {
-    return this.frames[this.frames.length - 1]?.workLeft ?? -1;
+    return this.#frames[this.#frames.length - 1]?.workLeft ?? -1;
   }
 
-  private exec(env: VcpuEnv, frame: Frame, instr: Instr, inShadow: boolean): number {
+  #exec(env: VcpuEnv, frame: Frame, instr: Instr, inShadow: boolean): number {
     const cpu = this.cpu;
     const ins = env.instructionNs;
     switch (instr.op) {
@@ -695,7 +695,7 @@ export class Vcpu {
         frame.pc++;
         return ins;
       case 'sti':
-        if (!this.interruptFlag && !inShadow) this.shadow = 'sti';
+        if (!this.interruptFlag && !inShadow) this.#shadow = 'sti';
         this.interruptFlag = true;
         frame.pc++;
         return ins;
@@ -704,7 +704,7 @@ export class Vcpu {
         frame.pc++;
         return ins;
       case 'movss':
-        if (!inShadow) this.shadow = 'movss';
+        if (!inShadow) this.#shadow = 'movss';
         frame.pc++;
         return ins;
       case 'hlt':
@@ -713,10 +713,10 @@ export class Vcpu {
         env.halt(cpu);
         return ins;
       case 'iret':
-        this.iret(env);
+        this.#iret(env);
         return ins;
       case 'done':
-        this.finish(env);
+        this.#finish(env);
         return 0;
       case 'work': {
         // This frame's own leftover if an interrupt cut its `work` short, else the full length.
@@ -759,7 +759,7 @@ export class Vcpu {
         if (!env.cr8Write(cpu, instr.value)) env.fault(cpu, '#GP on MOV to CR8');
         return ins;
       case 'ipi':
-        this.sendIpi(env, frame, instr);
+        this.#sendIpi(env, frame, instr);
         return ins;
       case 'self-ipi':
         frame.pc++;
@@ -822,7 +822,7 @@ export class Vcpu {
       }
       case 'exception':
         frame.pc++;
-        this.raise(env, instr);
+        this.#raise(env, instr);
         return ins;
       case 'unmap-idt':
         frame.pc++;
@@ -840,7 +840,7 @@ export class Vcpu {
    * An IPI is one WRMSR in x2APIC mode but two MMIO writes in xAPIC mode (ICR high, then ICR low,
    * which sends): the instruction takes two steps there, and an interrupt can come in between.
    */
-  private sendIpi(env: VcpuEnv, frame: Frame, instr: Extract<Instr, { op: 'ipi' }>): void {
+  #sendIpi(env: VcpuEnv, frame: Frame, instr: Extract<Instr, { op: 'ipi' }>): void {
     const low =
       instr.vector |
       (IPI_MODE_BITS[instr.mode ?? 'fixed']! << 8) |
@@ -869,13 +869,13 @@ export class Vcpu {
    * kvm_multiple_exception replaces it the same way); a #DF is vector 8 with error code 0; a triple
    * fault shuts the vCPU down.
    */
-  private raise(env: VcpuEnv, instr: Extract<Instr, { op: 'exception' }>): void {
+  #raise(env: VcpuEnv, instr: Extract<Instr, { op: 'exception' }>): void {
     let vector = instr.vector;
     let errorCode = instr.errorCode ?? 0;
     for (const next of instr.deliveryFaults ?? []) {
       const how = combineExceptions(vector, next);
       if (how === 'triple-fault') {
-        this.shutdown(env);
+        this.#shutdown(env);
         return;
       }
       vector = how === 'double-fault' ? EXC.DF : next;
@@ -890,11 +890,11 @@ export class Vcpu {
    * fault queued on top of a queued #DF): the vCPU shuts down as if its own delivery had faulted.
    */
   tripleFault(env: VcpuEnv): void {
-    this.shutdown(env);
+    this.#shutdown(env);
   }
 
   /** Triple fault: shutdown (L2's is reflected to L1 as its 'shutdown' exit, docs/nested.md). */
-  private shutdown(env: VcpuEnv): void {
+  #shutdown(env: VcpuEnv): void {
     if (this.level === 2 && env.l2Finished !== undefined) {
       env.l2Finished(this.cpu);
       return;
@@ -904,37 +904,37 @@ export class Vcpu {
     env.shutdown?.(this.cpu);
   }
 
-  private iret(env: VcpuEnv): void {
+  #iret(env: VcpuEnv): void {
     // Any IRET unblocks NMIs (SDM "NMI Handling").
     this.nmiBlocked = false;
-    const top = this.frames[this.frames.length - 1]!;
-    if (this.frames.length <= 1 || top.kind === FRAME_VMEXIT) {
+    const top = this.#frames[this.#frames.length - 1]!;
+    if (this.#frames.length <= 1 || top.kind === FRAME_VMEXIT) {
       env.fault(this.cpu, 'IRET without an interrupt frame');
       top.pc++;
       return;
     }
-    const frame = this.frames.pop()!;
+    const frame = this.#frames.pop()!;
     this.interruptFlag = frame.savedIf;
     env.returned?.(this.cpu, frame.vector, frame.kind === FRAME_NMI);
   }
 
   /** Running off the end: main ends the program; a handler gets an implicit IRET (a guest bug). */
-  private fallOff(env: VcpuEnv, frame: Frame): number {
+  #fallOff(env: VcpuEnv, frame: Frame): number {
     if (frame.kind === FRAME_MAIN) {
-      this.finish(env);
+      this.#finish(env);
       return 0;
     }
     if (frame.kind === FRAME_VMEXIT) {
       // The exit handler ended without resuming L2: L1 goes on after the instruction that entered it.
-      this.frames.pop();
+      this.#frames.pop();
       return env.instructionNs;
     }
     env.fault(this.cpu, `handler ${frame.kind === FRAME_NMI ? 'NMI' : frame.vector} ran off its end without IRET`);
-    this.iret(env);
+    this.#iret(env);
     return env.instructionNs;
   }
 
-  private finish(env: VcpuEnv): void {
+  #finish(env: VcpuEnv): void {
     if (this.level === 2 && env.l2Finished !== undefined) {
       env.l2Finished(this.cpu); // L2 ended; L1 hears of it at an exit
       return;
@@ -943,33 +943,33 @@ export class Vcpu {
     env.finished(this.cpu);
   }
 
-  private push(code: Instr[], kind: number, vector: number): void {
+  #push(code: Instr[], kind: number, vector: number): void {
     // The handler starts afresh: a kick landing before its first instruction must not take the
     // `work` that ended before the delivery for one in progress (interruptWork would rewind it).
     this.lastOp = '';
-    this.frames.push(newFrame(code, kind, vector, this.interruptFlag));
+    this.#frames.push(newFrame(code, kind, vector, this.interruptFlag));
     this.interruptFlag = false;
     this.halted = false;
-    this.shadow = 'none';
+    this.#shadow = 'none';
     this.deliveries++;
   }
 
-  private resetCpu(): void {
-    this.program = this.root;
+  #resetCpu(): void {
+    this.#program = this.#root;
     this.level = 1;
-    this.parked = null;
+    this.#parked = null;
     this.gif = true;
     this.interruptFlag = false;
-    this.shadow = 'none';
+    this.#shadow = 'none';
     this.nmiBlocked = false;
     this.halted = false;
-    this.frames = [];
+    this.#frames = [];
     this.idtUnmapped = 0;
     this.state = 'idle';
   }
 
-  private start(): void {
-    this.frames = [newFrame(this.program.main, FRAME_MAIN, -1, false)];
+  #start(): void {
+    this.#frames = [newFrame(this.#program.main, FRAME_MAIN, -1, false)];
     this.state = 'running';
   }
 }

@@ -51,13 +51,13 @@ export abstract class BackendBase implements InjectionBackend {
   protected host!: BackendHost;
   protected windows: Windows[] = [];
   /** Per vCPU: the event the last exit interrupted, to re-inject at the next entry, or null. */
-  private vectoring: Array<VectoringInfo | null> = [];
+  #vectoring: Array<VectoringInfo | null> = [];
   /** Per vCPU: the last event `dropReinjection` dropped (for explain), or null. */
-  private dropped: Array<VectoringInfo | null> = [];
+  #dropped: Array<VectoringInfo | null> = [];
   /** The hypervisor queues the exceptions its emulation raises (BackendOptions). */
   readonly hypervisorExceptions: boolean;
   /** Per vCPU: exceptions queued for the next entries, oldest first (serial ones wait in line). */
-  private queued: QueuedException[][] = [];
+  #queued: QueuedException[][] = [];
 
   constructor(opts: BackendOptions = {}) {
     this.dropReinjection = opts.dropReinjection === true;
@@ -67,9 +67,9 @@ export abstract class BackendBase implements InjectionBackend {
   attach(host: BackendHost): void {
     this.host = host;
     this.windows = host.platform.lapics.map(noWindows);
-    this.vectoring = host.platform.lapics.map(() => null);
-    this.dropped = host.platform.lapics.map(() => null);
-    this.queued = host.platform.lapics.map(() => []);
+    this.#vectoring = host.platform.lapics.map(() => null);
+    this.#dropped = host.platform.lapics.map(() => null);
+    this.#queued = host.platform.lapics.map(() => []);
     host.nested.bindBackend((cpu) => this.maskablePending(cpu));
   }
 
@@ -92,7 +92,7 @@ export abstract class BackendBase implements InjectionBackend {
       if (this.maskablePending(cpu)) this.requestWindow(cpu);
       return;
     }
-    this.injectMaskable(cpu);
+    this.#injectMaskable(cpu);
   }
 
   exit(_cpu: number, _reason: ExitReason): void {}
@@ -126,8 +126,8 @@ export abstract class BackendBase implements InjectionBackend {
 
   canWake(cpu: number): boolean {
     if (this.host.nested.inL2(cpu)) return this.host.nested.canWake(cpu);
-    if (this.vectoring[cpu] !== null) return true; // an event to re-inject ends HLT's wait
-    if (this.queued[cpu]!.length > 0) return true; // so does a queued exception
+    if (this.#vectoring[cpu] !== null) return true; // an event to re-inject ends HLT's wait
+    if (this.#queued[cpu]!.length > 0) return true; // so does a queued exception
     const lapic = this.host.lapic(cpu);
     const vcpu = this.host.vcpu(cpu);
     if (lapic.nmiLatched && !vcpu.nmiBlocked && vcpu.gif) return true;
@@ -141,18 +141,18 @@ export abstract class BackendBase implements InjectionBackend {
   // ---- re-injection of an event whose delivery an exit interrupted -----------------------
 
   interrupted(cpu: number, event: VectoringInfo): void {
-    this.vectoring[cpu] = event;
+    this.#vectoring[cpu] = event;
   }
 
   /** Whether external interrupt `vector` waits for re-injection on `cpu` (for explain and holds). */
   reinjecting(cpu: number, vector: number): boolean {
-    const v = this.vectoring[cpu]!;
+    const v = this.#vectoring[cpu]!;
     return v !== null && v.type === 0 && v.vector === vector;
   }
 
   /** Whether `dropReinjection` dropped external interrupt `vector` on `cpu` last (for explain). */
   droppedReinjection(cpu: number, vector: number): boolean {
-    const v = this.dropped[cpu]!;
+    const v = this.#dropped[cpu]!;
     return v !== null && v.type === 0 && v.vector === vector;
   }
 
@@ -163,12 +163,12 @@ export abstract class BackendBase implements InjectionBackend {
    * `dropReinjection` it is forgotten instead (the bug).
    * @returns whether an event was injected (the entry carries nothing else).
    */
-  protected reinject(cpu: number): boolean {
-    const ev = this.vectoring[cpu]!;
+  #reinject(cpu: number): boolean {
+    const ev = this.#vectoring[cpu]!;
     if (ev === null) return false;
-    this.vectoring[cpu] = null;
+    this.#vectoring[cpu] = null;
     if (this.dropReinjection) {
-      this.dropped[cpu] = ev;
+      this.#dropped[cpu] = ev;
       this.host.trace(cpu, 'reinject', ev.vector, ev.type, 'dropped');
       if (ev.type === 0 && ev.source === 'lapic') this.host.lose(cpu, ev.vector);
       return false;
@@ -191,8 +191,8 @@ export abstract class BackendBase implements InjectionBackend {
    * @throws RangeError for a vector that is not an exception (0..31, not 2) — host misuse.
    */
   queueException(cpu: number, vector: number, errorCode: number): void {
-    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.queued.length) {
-      throw new RangeError(`cpu must be an integer 0..${this.queued.length - 1}, got ${String(cpu)}`);
+    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.#queued.length) {
+      throw new RangeError(`cpu must be an integer 0..${this.#queued.length - 1}, got ${String(cpu)}`);
     }
     if (!Number.isInteger(vector) || vector < 0 || vector > LAST_EXCEPTION_VECTOR || vector === 2) {
       throw new RangeError(`vector must be an exception vector 0..31 other than 2 (NMI), got ${String(vector)}`);
@@ -200,7 +200,7 @@ export abstract class BackendBase implements InjectionBackend {
     if (!Number.isInteger(errorCode) || errorCode < 0 || errorCode > 0xffff_ffff) {
       throw new RangeError(`errorCode must be an integer 0..0xffffffff, got ${String(errorCode)}`);
     }
-    const q = this.queued[cpu]!;
+    const q = this.#queued[cpu]!;
     const last = q[q.length - 1];
     if (last === undefined) {
       q.push({ vector, errorCode });
@@ -215,7 +215,7 @@ export abstract class BackendBase implements InjectionBackend {
 
   /** The exceptions queued for `cpu`, oldest first (for tests and explain). */
   queuedExceptions(cpu: number): ReadonlyArray<Readonly<{ vector: number; errorCode: number }>> {
-    return this.queued[cpu] ?? [];
+    return this.#queued[cpu] ?? [];
   }
 
   /**
@@ -226,17 +226,17 @@ export abstract class BackendBase implements InjectionBackend {
    * @returns whether an event was injected (the entry carries nothing else).
    */
   protected injectHeld(cpu: number): boolean {
-    const injected = this.reinject(cpu) || this.injectQueuedException(cpu);
-    if (this.queued[cpu]!.length > 0 && this.host.vcpu(cpu).state === 'running') this.host.kick(cpu);
+    const injected = this.#reinject(cpu) || this.#injectQueuedException(cpu);
+    if (this.#queued[cpu]!.length > 0 && this.host.vcpu(cpu).state === 'running') this.host.kick(cpu);
     return injected;
   }
 
   /** Injects the oldest queued exception (a queued triple fault shuts the vCPU down). */
-  private injectQueuedException(cpu: number): boolean {
-    const ex = this.queued[cpu]!.shift();
+  #injectQueuedException(cpu: number): boolean {
+    const ex = this.#queued[cpu]!.shift();
     if (ex === undefined) return false;
     if (ex.vector === TRIPLE_FAULT) {
-      this.queued[cpu]!.length = 0;
+      this.#queued[cpu]!.length = 0;
       this.host.tripleFault(cpu); // traced as a 'triple fault' fault, exit 'shutdown'
       return true;
     }
@@ -252,7 +252,7 @@ export abstract class BackendBase implements InjectionBackend {
    * arms when an event is already injected).
    */
   protected windowsAfterReinjection(cpu: number, maskable: boolean): void {
-    if (this.host.lapic(cpu).nmiLatched) this.requestNmiWindow(cpu);
+    if (this.host.lapic(cpu).nmiLatched) this.#requestNmiWindow(cpu);
     if (maskable) this.requestWindow(cpu);
   }
 
@@ -272,7 +272,7 @@ export abstract class BackendBase implements InjectionBackend {
     if (!isApicMsr(msr)) return undefined;
     this.host.exit(cpu, 'msr');
     const v = this.host.lapic(cpu).readMsr(msr);
-    if (v === undefined) this.emulationFaulted(cpu);
+    if (v === undefined) this.#emulationFaulted(cpu);
     return v;
   }
 
@@ -280,12 +280,12 @@ export abstract class BackendBase implements InjectionBackend {
     if (!isApicMsr(msr)) return false;
     this.host.exit(cpu, 'msr');
     const ok = this.host.lapic(cpu).writeMsr(msr, value);
-    if (!ok) this.emulationFaulted(cpu);
+    if (!ok) this.#emulationFaulted(cpu);
     return ok;
   }
 
   /** The hypervisor's emulation of an intercepted access raised #GP(0): queue it (if enabled). */
-  protected emulationFaulted(cpu: number): void {
+  #emulationFaulted(cpu: number): void {
     if (this.hypervisorExceptions) this.queueException(cpu, EXC.GP, 0);
   }
 
@@ -308,12 +308,12 @@ export abstract class BackendBase implements InjectionBackend {
     // Layout 2: re-injection state.
     w.bool(this.dropReinjection);
     for (let cpu = 0; cpu < this.windows.length; cpu++) {
-      writeVectoring(w, this.vectoring[cpu]!);
-      writeVectoring(w, this.dropped[cpu]!);
+      writeVectoring(w, this.#vectoring[cpu]!);
+      writeVectoring(w, this.#dropped[cpu]!);
     }
     // Layout 3: queued hypervisor exceptions.
     w.bool(this.hypervisorExceptions);
-    for (const q of this.queued) {
+    for (const q of this.#queued) {
       w.u8(q.length);
       for (const ex of q) w.i32(ex.vector).u32(ex.errorCode);
     }
@@ -353,9 +353,9 @@ export abstract class BackendBase implements InjectionBackend {
     }
     return () => {
       this.windows = saved;
-      this.vectoring = vectoring;
-      this.dropped = dropped;
-      this.queued = queued;
+      this.#vectoring = vectoring;
+      this.#dropped = dropped;
+      this.#queued = queued;
     };
   }
 
@@ -377,7 +377,7 @@ export abstract class BackendBase implements InjectionBackend {
     if (!lapic.nmiLatched) return false;
     const vcpu = this.host.vcpu(cpu);
     if (!vcpu.nmiAllowed()) {
-      this.requestNmiWindow(cpu);
+      this.#requestNmiWindow(cpu);
       return false;
     }
     lapic.takeNmi();
@@ -408,7 +408,7 @@ export abstract class BackendBase implements InjectionBackend {
   }
 
   /** Event injection of the highest LAPIC vector, or an interrupt window. */
-  protected injectLapicVector(cpu: number): void {
+  #injectLapicVector(cpu: number): void {
     const lapic = this.host.lapic(cpu);
     const vector = lapic.pendingVector();
     if (vector < 0) return;
@@ -424,7 +424,7 @@ export abstract class BackendBase implements InjectionBackend {
   }
 
   /** Arms an NMI window; counts it in `nmiWindows` if none is open (see Windows). */
-  protected requestNmiWindow(cpu: number): void {
+  #requestNmiWindow(cpu: number): void {
     const w = this.windows[cpu]!;
     w.nmi = true;
     if (w.nmiOpen) return;
@@ -442,9 +442,9 @@ export abstract class BackendBase implements InjectionBackend {
   }
 
   /** ExtINT first, then the local APIC (KVM and bhyve order). */
-  protected injectMaskable(cpu: number): void {
+  #injectMaskable(cpu: number): void {
     if (this.injectExtInt(cpu)) return;
-    this.injectLapicVector(cpu);
+    this.#injectLapicVector(cpu);
   }
 }
 

@@ -98,36 +98,36 @@ export type NestedStats = NestedCounters;
 export class NestedController {
   /** L2's local-APIC accesses (each exits to L0); the machine routes L2's accesses here. */
   readonly l2Access: L2ApicAccess;
-  private host!: BackendHost;
-  private port!: NestedMachinePort;
-  private cpus: NestedCpu[];
+  #host!: BackendHost;
+  #port!: NestedMachinePort;
+  #cpus: NestedCpu[];
   /** The backend's "a maskable interrupt is pending" (ExtINT or LAPIC vector, PIR included). */
-  private maskablePending: (cpu: number) => boolean = () => false;
+  #maskablePending: (cpu: number) => boolean = () => false;
 
   constructor(
     readonly isa: NestedIsa,
     cpus: number,
   ) {
-    this.cpus = Array.from({ length: cpus }, () => resetNestedCpu());
-    this.l2Access = l2ApicAccess(() => this.host);
+    this.#cpus = Array.from({ length: cpus }, () => resetNestedCpu());
+    this.l2Access = l2ApicAccess(() => this.#host);
   }
 
   /** Called by the machine before the backend attaches. */
   attach(host: BackendHost, port: NestedMachinePort): void {
-    this.host = host;
-    this.port = port;
+    this.#host = host;
+    this.#port = port;
   }
 
   /** Called by the backend when it attaches. */
   bindBackend(maskablePending: (cpu: number) => boolean): void {
-    this.maskablePending = maskablePending;
+    this.#maskablePending = maskablePending;
   }
 
   // ---- hooks the backends call ----------------------------------------------------------------
 
   /** Whether L2 runs on `cpu` (the backend then leaves its decisions to this controller). */
   inL2(cpu: number): boolean {
-    return this.host.vcpu(cpu).level === 2;
+    return this.#host.vcpu(cpu).level === 2;
   }
 
   /**
@@ -137,16 +137,16 @@ export class NestedController {
    * @returns true when L2 is entered (the backend does nothing more), false when L1 is.
    */
   entry(cpu: number): boolean {
-    const vcpu = this.host.vcpu(cpu);
+    const vcpu = this.#host.vcpu(cpu);
     if (vcpu.level !== 2) return false;
-    const s = this.cpus[cpu]!;
+    const s = this.#cpus[cpu]!;
     if (!s.runPending) {
       if (s.exitRequest !== null) {
-        this.reflect(cpu, s.exitRequest, NONE, 0);
+        this.#reflect(cpu, s.exitRequest, NONE, 0);
         return false;
       }
-      if (this.action(cpu) === 'exit') {
-        this.reflectInterrupt(cpu);
+      if (this.#action(cpu) === 'exit') {
+        this.#reflectInterrupt(cpu);
         return false;
       }
     }
@@ -156,47 +156,47 @@ export class NestedController {
     const hadNmiWindow = s.nmiWindow;
     s.window = false;
     s.nmiWindow = false;
-    this.enterL2(cpu, s);
-    if (s.window && !hadWindow) this.host.count(cpu, 'interruptWindows');
-    if (s.nmiWindow && !hadNmiWindow) this.host.count(cpu, 'nmiWindows');
+    this.#enterL2(cpu, s);
+    if (s.window && !hadWindow) this.#host.count(cpu, 'interruptWindows');
+    if (s.nmiWindow && !hadNmiWindow) this.#host.count(cpu, 'nmiWindows');
     return true;
   }
 
   /** Rules 3 and 4 at an entry into L2: what L1 injects, an NMI, L1's interrupt, or a window. */
-  private enterL2(cpu: number, s: NestedCpu): void {
+  #enterL2(cpu: number, s: NestedCpu): void {
     if (s.runPending) {
       // The emulated VMLAUNCH / VMRESUME / VMRUN completes with this entry; what L1 injected is
       // part of it. An event L0 could act on now waits for it (KVM: nested_run_pending makes
       // check_nested_events return -EBUSY, and KVM requests an immediate exit); one L2 blocks
       // only needs a window, as without a pending run.
       s.runPending = false;
-      const a = this.action(cpu);
-      if (a === 'exit' || a === 'inject' || this.host.lapic(cpu).nmiLatched) {
+      const a = this.#action(cpu);
+      if (a === 'exit' || a === 'inject' || this.#host.lapic(cpu).nmiLatched) {
         s.immediateExit = true;
         s.counters.immediateExits++;
       } else if (a === 'window') {
-        this.openWindow(cpu);
+        this.#openWindow(cpu);
       }
       if (s.inject >= 0) {
         const v = s.inject;
         s.inject = NONE;
-        this.host.trace(cpu, 'inject', v, 3);
-        this.deliverToL2(cpu, v, 'l1');
+        this.#host.trace(cpu, 'inject', v, 3);
+        this.#deliverToL2(cpu, v, 'l1');
       }
       return;
     }
-    const nmi = this.injectNmi(cpu);
-    const a = this.action(cpu);
-    if (a === 'inject' && !nmi) this.injectIntoL2(cpu);
-    else if (a === 'inject' || a === 'window') this.openWindow(cpu);
+    const nmi = this.#injectNmi(cpu);
+    const a = this.#action(cpu);
+    if (a === 'inject' && !nmi) this.#injectIntoL2(cpu);
+    else if (a === 'inject' || a === 'window') this.#openWindow(cpu);
   }
 
   /** An instruction boundary in L2: host interrupts, L0's windows, and L1's V_IRQ for L2. */
   boundary(cpu: number): ExitReason | null {
-    const host = this.host;
+    const host = this.#host;
     // A kick, or a posted-interrupt notification (not L2's vector in vmcs02): an exit to L0.
     if (host.takeKick(cpu) || host.takeNotification(cpu)) return 'external-interrupt';
-    const s = this.cpus[cpu]!;
+    const s = this.#cpus[cpu]!;
     if (s.immediateExit) {
       s.immediateExit = false;
       return 'request';
@@ -207,7 +207,7 @@ export class NestedController {
       return 'nmi-window';
     }
     if (s.window) {
-      const a = this.action(cpu);
+      const a = this.#action(cpu);
       if (a === 'exit' || a === 'inject') {
         s.window = false;
         return 'interrupt-window';
@@ -221,18 +221,18 @@ export class NestedController {
       }
       const v = s.vIrq;
       s.vIrq = NONE; // the processor clears V_IRQ when it takes the virtual interrupt
-      this.deliverToL2(cpu, v, 'l1');
+      this.#deliverToL2(cpu, v, 'l1');
     }
     return null;
   }
 
   /** Whether a halted L2 wakes: an NMI, L1's interrupt (to exit or to inject), L1's V_IRQ. */
   canWake(cpu: number): boolean {
-    const vcpu = this.host.vcpu(cpu);
-    if (this.host.lapic(cpu).nmiLatched && !vcpu.nmiBlocked) return true;
-    const a = this.action(cpu);
+    const vcpu = this.#host.vcpu(cpu);
+    if (this.#host.lapic(cpu).nmiLatched && !vcpu.nmiBlocked) return true;
+    const a = this.#action(cpu);
     if (a === 'exit' || a === 'inject') return true;
-    return this.cpus[cpu]!.vIrq >= 0 && vcpu.interruptFlag;
+    return this.#cpus[cpu]!.vIrq >= 0 && vcpu.interruptFlag;
   }
 
   // ---- hooks the machine calls --------------------------------------------------------------
@@ -242,20 +242,20 @@ export class NestedController {
    * (loads L2's state) and marks the nested run pending.
    */
   vmenter(cpu: number, instr: VmEnterInstr): void {
-    const host = this.host;
+    const host = this.#host;
     const vcpu = host.vcpu(cpu);
-    const s = this.cpus[cpu]!;
+    const s = this.#cpus[cpu]!;
     host.exit(cpu, 'nested-entry');
     const launch = instr.op === 'vmlaunch';
     if (!launch && (!vcpu.hasL2 || s.ended)) {
-      this.port.fault(cpu, `${instr.op} failed: there is no L2 to resume`);
+      this.#port.fault(cpu, `${instr.op} failed: there is no L2 to resume`);
       return;
     }
     const inject = instr.inject ?? NONE;
     const hostIf = vcpu.interruptFlag; // L1's RFLAGS.IF, saved at VMRUN (vmcb01)
     const guestIf = launch && instr.op === 'vmlaunch' && instr.guestIf === true;
     if (!vcpu.enterL2(launch, guestIf)) {
-      this.port.fault(cpu, `${instr.op} failed`);
+      this.#port.fault(cpu, `${instr.op} failed`);
       return;
     }
     s.controls = instr.controls !== undefined ? controlsFor(this.isa, instr.controls) : launch ? { ...NO_CONTROLS } : s.controls;
@@ -275,7 +275,7 @@ export class NestedController {
     // "VM-entry failure due to invalid guest state" exit (SDM vol. 3, "Checks on Guest
     // Non-Register State"). SVM's EVENTINJ does not check (APM vol. 2, "Event Injection").
     if (this.isa === 'vmx' && inject >= 0 && !vcpu.l2Interruptible) {
-      this.reflect(cpu, 'entry-failure', NONE, 0);
+      this.#reflect(cpu, 'entry-failure', NONE, 0);
       return;
     }
     s.counters.entries++;
@@ -292,52 +292,52 @@ export class NestedController {
 
   /** L2's program ended: a shutdown (triple fault) exit, which L0 reflects to L1. */
   l2Finished(cpu: number): void {
-    const s = this.cpus[cpu]!;
+    const s = this.#cpus[cpu]!;
     s.ended = true;
     s.exitRequest = 'shutdown';
-    this.host.exit(cpu, 'shutdown');
+    this.#host.exit(cpu, 'shutdown');
   }
 
   /** What `exit-info` reads. */
   exitInfo(cpu: number): NestedExitInfo {
-    const s = this.cpus[cpu]!;
+    const s = this.#cpus[cpu]!;
     return { reason: s.lastReason === null ? 0 : NESTED_EXIT_CODES[this.isa][s.lastReason], vector: s.lastVector, vIrq: s.vIrq };
   }
 
   /** STGI / CLGI. @returns false under VMX (#UD). */
   setGif(cpu: number, value: boolean): boolean {
     if (this.isa !== 'svm') return false;
-    this.host.vcpu(cpu).gif = value;
+    this.#host.vcpu(cpu).gif = value;
     return true;
   }
 
   /** Whether L1 asked to exit on its interrupts: delivering one to L2 is then the wrong level. */
   l1InterceptsInterrupts(cpu: number): boolean {
-    return this.cpus[cpu]!.controls.exitOnIntr;
+    return this.#cpus[cpu]!.controls.exitOnIntr;
   }
 
   /** Counts an exit to L0 taken while L2 runs. */
   noteExit(cpu: number, reason: ExitReason): void {
-    if (this.host.vcpu(cpu).level === 2) this.cpus[cpu]!.counters.exitsFromL2[reason]++;
+    if (this.#host.vcpu(cpu).level === 2) this.#cpus[cpu]!.counters.exitsFromL2[reason]++;
   }
 
   /** INIT or a new program: no L2 any more (the counters stay). */
   reset(cpu: number): void {
-    this.cpus[cpu] = resetNestedCpu(this.cpus[cpu]!.counters);
+    this.#cpus[cpu] = resetNestedCpu(this.#cpus[cpu]!.counters);
   }
 
   /** The counters of one vCPU (a copy). */
   stats(cpu: number): NestedStats {
-    const k = this.cpus[cpu]!.counters;
+    const k = this.#cpus[cpu]!.counters;
     return { ...k, exits: { ...k.exits }, exitsFromL2: { ...k.exitsFromL2 } };
   }
 
   /** A read-only view of one vCPU's nested state: which level a pending interrupt waits for. */
   status(cpu: number): NestedStatus {
-    const vcpu = this.host.vcpu(cpu);
-    const s = this.cpus[cpu]!;
+    const vcpu = this.#host.vcpu(cpu);
+    const s = this.#cpus[cpu]!;
     const base = { level: vcpu.level, hasL2: vcpu.hasL2, controls: { ...s.controls }, runPending: s.runPending };
-    const pending = this.maskablePending(cpu);
+    const pending = this.#maskablePending(cpu);
     if (vcpu.level === 1) {
       const held = !vcpu.gif && pending;
       return {
@@ -352,7 +352,7 @@ export class NestedController {
             : 'no maskable interrupt is pending for L1',
       };
     }
-    const action = this.action(cpu);
+    const action = this.#action(cpu);
     const view = (waitingFor: 'L1' | 'L2' | null, reason: NestedWaitReason, message: string): NestedStatus => ({ ...base, action, waitingFor, reason, message });
     if (action === 'none') return view(null, 'nothing-pending', 'no maskable interrupt is pending for L1');
     if (s.runPending) {
@@ -378,53 +378,53 @@ export class NestedController {
 
   /** @internal Snapshot and machine plumbing, not for users. */
   saveState(w: StateWriter): void {
-    w.u32(this.cpus.length);
-    for (const s of this.cpus) saveNestedCpu(w, s);
+    w.u32(this.#cpus.length);
+    for (const s of this.#cpus) saveNestedCpu(w, s);
   }
 
   /** @internal Snapshot and machine plumbing, not for users. */
   readState(r: StateReader): () => void {
     const n = r.u32('nested.cpus');
-    if (n !== this.cpus.length) r.fail('nested.cpus', `snapshot has ${n} vCPUs, this machine ${this.cpus.length}`);
+    if (n !== this.#cpus.length) r.fail('nested.cpus', `snapshot has ${n} vCPUs, this machine ${this.#cpus.length}`);
     const saved: NestedCpu[] = [];
     for (let i = 0; i < n; i++) saved.push(readNestedCpu(r));
     return () => {
-      this.cpus = saved;
+      this.#cpus = saved;
     };
   }
 
   // ---- the rules ----------------------------------------------------------------------------
 
   /** What L0 does now with L1's pending interrupt (only meaningful while L2 runs). */
-  private action(cpu: number): L1InterruptAction {
-    const vcpu = this.host.vcpu(cpu);
-    const s = this.cpus[cpu]!;
-    return l1InterruptAction(this.isa, s.controls, this.maskablePending(cpu), { interruptFlag: vcpu.interruptFlag, inShadow: vcpu.inShadow }, s.hostIf);
+  #action(cpu: number): L1InterruptAction {
+    const vcpu = this.#host.vcpu(cpu);
+    const s = this.#cpus[cpu]!;
+    return l1InterruptAction(this.isa, s.controls, this.#maskablePending(cpu), { interruptFlag: vcpu.interruptFlag, inShadow: vcpu.inShadow }, s.hostIf);
   }
 
   /** Rules 1 and 2: the external-interrupt exit, with the vector if L1 asked for it. */
-  private reflectInterrupt(cpu: number): void {
-    const s = this.cpus[cpu]!;
+  #reflectInterrupt(cpu: number): void {
+    const s = this.#cpus[cpu]!;
     if (!s.controls.ackOnExit) {
-      this.reflect(cpu, 'external-interrupt', NONE, 0);
+      this.#reflect(cpu, 'external-interrupt', NONE, 0);
       return;
     }
     // Acknowledge interrupt on exit: an INTA cycle at the exit — the 8259A's vector first (KVM's
     // kvm_cpu_get_extint), else the local APIC's highest deliverable one, IRR -> ISR.
-    const lapic = this.host.lapic(cpu);
+    const lapic = this.#host.lapic(cpu);
     let vector = NONE;
     let kind = 0;
     if (lapic.extIntPending()) {
       lapic.clearExtInt();
-      vector = this.host.platform.pic.acknowledge();
+      vector = this.#host.platform.pic.acknowledge();
       kind = 2;
     } else if (lapic.pendingVector() >= 0) {
       vector = lapic.acknowledge();
       kind = 1;
     }
     if (vector >= 0) s.counters.ackedOnExit++;
-    this.reflect(cpu, 'external-interrupt', vector, kind);
-    if (kind === 1) this.port.deliveredOnExit(cpu, vector);
+    this.#reflect(cpu, 'external-interrupt', vector, kind);
+    if (kind === 1) this.#port.deliveredOnExit(cpu, vector);
   }
 
   /**
@@ -433,9 +433,9 @@ export class NestedController {
    * at VMRUN and GIF = 0 (KVM's nested_svm_vmexit: "On vmexit the GIF is set to false").
    * `kind`: 0 no vector, 1 a local APIC vector acknowledged, 2 an ExtINT vector acknowledged.
    */
-  private reflect(cpu: number, reason: NestedExitReason, vector: number, kind: number): void {
-    const vcpu = this.host.vcpu(cpu);
-    const s = this.cpus[cpu]!;
+  #reflect(cpu: number, reason: NestedExitReason, vector: number, kind: number): void {
+    const vcpu = this.#host.vcpu(cpu);
+    const s = this.#cpus[cpu]!;
     vcpu.exitToL1(this.isa === 'svm' && s.hostIf);
     if (this.isa === 'svm') vcpu.gif = false;
     s.runPending = false;
@@ -447,52 +447,52 @@ export class NestedController {
     s.lastReason = reason;
     s.lastVector = vector;
     s.counters.exits[reason]++;
-    this.host.trace(cpu, 'nested-exit', vector, kind, reason);
+    this.#host.trace(cpu, 'nested-exit', vector, kind, reason);
   }
 
   /** Rule 3: L0 injects L1's interrupt into L2 (ExtINT first, as in L1), one event per entry. */
-  private injectIntoL2(cpu: number): void {
-    const lapic = this.host.lapic(cpu);
+  #injectIntoL2(cpu: number): void {
+    const lapic = this.#host.lapic(cpu);
     if (lapic.extIntPending()) {
       lapic.clearExtInt();
-      const vector = this.host.platform.pic.acknowledge();
-      this.host.count(cpu, 'injections');
-      this.host.trace(cpu, 'inject', vector, 1);
-      this.deliverToL2(cpu, vector, 'extint');
+      const vector = this.#host.platform.pic.acknowledge();
+      this.#host.count(cpu, 'injections');
+      this.#host.trace(cpu, 'inject', vector, 1);
+      this.#deliverToL2(cpu, vector, 'extint');
     } else {
       const vector = lapic.pendingVector();
       if (vector < 0) return;
       lapic.acknowledge();
-      this.host.count(cpu, 'injections');
-      this.host.trace(cpu, 'inject', vector, 0);
-      this.deliverToL2(cpu, vector, 'lapic');
+      this.#host.count(cpu, 'injections');
+      this.#host.trace(cpu, 'inject', vector, 0);
+      this.#deliverToL2(cpu, vector, 'lapic');
     }
-    if (this.maskablePending(cpu)) this.openWindow(cpu);
+    if (this.#maskablePending(cpu)) this.#openWindow(cpu);
   }
 
   /** An NMI goes to L2 (L1 does not set NMI exiting), or waits for an NMI window. */
-  private injectNmi(cpu: number): boolean {
-    const lapic = this.host.lapic(cpu);
+  #injectNmi(cpu: number): boolean {
+    const lapic = this.#host.lapic(cpu);
     if (!lapic.nmiLatched) return false;
-    if (!this.host.vcpu(cpu).nmiAllowed()) {
-      this.cpus[cpu]!.nmiWindow = true; // counted by entry() if it is a new window
+    if (!this.#host.vcpu(cpu).nmiAllowed()) {
+      this.#cpus[cpu]!.nmiWindow = true; // counted by entry() if it is a new window
       return false;
     }
     lapic.takeNmi();
-    this.host.count(cpu, 'injections');
-    this.host.trace(cpu, 'inject', 2, 2);
-    this.cpus[cpu]!.counters.l2Deliveries++;
-    this.host.deliverNmi(cpu);
+    this.#host.count(cpu, 'injections');
+    this.#host.trace(cpu, 'inject', 2, 2);
+    this.#cpus[cpu]!.counters.l2Deliveries++;
+    this.#host.deliverNmi(cpu);
     return true;
   }
 
-  private deliverToL2(cpu: number, vector: number, source: 'lapic' | 'extint' | 'l1'): void {
-    this.cpus[cpu]!.counters.l2Deliveries++;
-    this.host.deliver(cpu, vector, source);
+  #deliverToL2(cpu: number, vector: number, source: 'lapic' | 'extint' | 'l1'): void {
+    this.#cpus[cpu]!.counters.l2Deliveries++;
+    this.#host.deliver(cpu, vector, source);
   }
 
   /** Arms L0's interrupt window in L2 (entry() counts it if it is a new one). */
-  private openWindow(cpu: number): void {
-    this.cpus[cpu]!.window = true;
+  #openWindow(cpu: number): void {
+    this.#cpus[cpu]!.window = true;
   }
 }

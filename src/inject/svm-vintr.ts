@@ -81,7 +81,7 @@ export class SvmVintrBackend extends BackendBase {
   readonly name = 'svm-vintr' as const;
   readonly intermediateState: boolean;
   readonly cr8Intercept: boolean;
-  private v: Vintr[] = [];
+  #v: Vintr[] = [];
 
   /**
    * With `opts.intermediateState`, a vector handed to V_IRQ leaves IRR at once (bhyve review D13828): nothing is lost.
@@ -94,7 +94,7 @@ export class SvmVintrBackend extends BackendBase {
 
   override attach(host: Parameters<BackendBase['attach']>[0]): void {
     super.attach(host);
-    this.v = host.platform.lapics.map(() => ({ irq: false, vector: NONE, prio: 0, tpr: 0, programmedTpr: 0, taken: NONE, owned: NONE, cr8Exits: false }));
+    this.#v = host.platform.lapics.map(() => ({ irq: false, vector: NONE, prio: 0, tpr: 0, programmedTpr: 0, taken: NONE, owned: NONE, cr8Exits: false }));
   }
 
   /**
@@ -102,7 +102,7 @@ export class SvmVintrBackend extends BackendBase {
    * @internal
    */
   vintr(cpu: number): Readonly<Vintr> {
-    return this.v[cpu]!;
+    return this.#v[cpu]!;
   }
 
   override entry(cpu: number): void {
@@ -110,11 +110,11 @@ export class SvmVintrBackend extends BackendBase {
     const w = this.windows[cpu]!;
     w.interrupt = false;
     w.nmi = false;
-    const s = this.v[cpu]!;
+    const s = this.#v[cpu]!;
     const lapic = this.host.lapic(cpu);
     s.tpr = lapic.getTpr() >> 4;
     s.programmedTpr = s.tpr;
-    s.cr8Exits = this.cr8Intercept && this.tprHoldsBack(cpu);
+    s.cr8Exits = this.cr8Intercept && this.#tprHoldsBack(cpu);
     if (this.injectHeld(cpu)) {
       this.windowsAfterReinjection(cpu, this.maskablePending(cpu)); // V_IRQ waits for the window
       return;
@@ -137,7 +137,7 @@ export class SvmVintrBackend extends BackendBase {
     if (this.host.nested.inL2(cpu)) return this.host.nested.boundary(cpu);
     const exit = super.boundary(cpu);
     if (exit !== null) return exit;
-    const s = this.v[cpu]!;
+    const s = this.#v[cpu]!;
     if (!s.irq || !this.host.vcpu(cpu).interruptible() || s.prio <= s.tpr) return null;
     // The hardware takes the virtual interrupt: no exit, the hypervisor is not told.
     s.irq = false;
@@ -148,7 +148,7 @@ export class SvmVintrBackend extends BackendBase {
   }
 
   override exit(cpu: number, _reason: ExitReason): void {
-    const s = this.v[cpu]!;
+    const s = this.#v[cpu]!;
     const lapic = this.host.lapic(cpu);
     if (s.tpr !== s.programmedTpr) lapic.setTpr((s.tpr << 4) & PRIORITY_MASK);
     if (s.taken !== NONE) {
@@ -164,7 +164,7 @@ export class SvmVintrBackend extends BackendBase {
   }
 
   override holds(cpu: number, vector: number): boolean {
-    const s = this.v[cpu]!;
+    const s = this.#v[cpu]!;
     return super.holds(cpu, vector) || s.owned === vector || (s.irq && s.vector === vector);
   }
 
@@ -172,7 +172,7 @@ export class SvmVintrBackend extends BackendBase {
   override saveState(w: StateWriter): void {
     super.saveState(w);
     w.bool(this.intermediateState).bool(this.cr8Intercept);
-    for (const s of this.v) {
+    for (const s of this.#v) {
       w.bool(s.irq).i32(s.vector).u8(s.prio).u8(s.tpr).u8(s.programmedTpr).i32(s.taken).i32(s.owned).bool(s.cr8Exits);
     }
   }
@@ -182,7 +182,7 @@ export class SvmVintrBackend extends BackendBase {
     const base = super.readState(r, version);
     if (r.bool('intermediateState') !== this.intermediateState) r.fail('intermediateState', 'differs from this machine');
     if (r.bool('cr8Intercept') !== this.cr8Intercept) r.fail('cr8Intercept', 'differs from this machine');
-    const saved: Vintr[] = this.v.map(() => ({
+    const saved: Vintr[] = this.#v.map(() => ({
       irq: r.bool('vIrq'),
       vector: r.i32('vIntrVector', NONE, 255),
       prio: r.u8('vIntrPrio', 15),
@@ -194,17 +194,17 @@ export class SvmVintrBackend extends BackendBase {
     }));
     return () => {
       base();
-      this.v = saved;
+      this.#v = saved;
     };
   }
 
   override cr8Read(cpu: number): number {
-    return this.v[cpu]!.tpr;
+    return this.#v[cpu]!.tpr;
   }
 
   override cr8Write(cpu: number, value: number): boolean {
     if (!Number.isInteger(value) || value < 0 || value > 0xf) return false;
-    const s = this.v[cpu]!;
+    const s = this.#v[cpu]!;
     if (s.cr8Exits) {
       // Intercepted (option cr8Intercept): the hypervisor writes the TPR; the re-entry programs
       // V_IRQ with whatever now beats PPR.
@@ -219,7 +219,7 @@ export class SvmVintrBackend extends BackendBase {
    * KVM's condition for the CR8-write intercept: some vector is requested and TPR[7:4] is at or
    * above its class, so only a CR8 write can make it deliverable.
    */
-  private tprHoldsBack(cpu: number): boolean {
+  #tprHoldsBack(cpu: number): boolean {
     const lapic = this.host.lapic(cpu);
     const highest = lapic.highestRequested();
     return highest >= 0 && lapic.getTpr() >> 4 >= highest >> 4;

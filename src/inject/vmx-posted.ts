@@ -39,19 +39,19 @@ interface PiDesc {
  */
 export class VmxPostedBackend extends VmxVidBackend {
   override readonly name = 'vmx-posted' as const;
-  private pi: PiDesc[] = [];
+  #pi: PiDesc[] = [];
 
   override attach(host: BackendHost): void {
     super.attach(host);
-    this.pi = host.platform.lapics.map(() => ({ pir: new Uint32Array(8), on: false }));
+    this.#pi = host.platform.lapics.map(() => ({ pir: new Uint32Array(8), on: false }));
     host.platform.lapics.forEach((lapic, cpu) => {
-      lapic.setAccel({ acceptFixed: (vector) => this.post(cpu, vector) });
+      lapic.setAccel({ acceptFixed: (vector) => this.#post(cpu, vector) });
     });
   }
 
   /** Whether `vector` is set in the vCPU's PIR. */
   posted(cpu: number, vector: number): boolean {
-    return ((this.pi[cpu]!.pir[vector >> 5]! >>> (vector & 31)) & 1) === 1;
+    return ((this.#pi[cpu]!.pir[vector >> 5]! >>> (vector & 31)) & 1) === 1;
   }
 
   /**
@@ -61,11 +61,11 @@ export class VmxPostedBackend extends VmxVidBackend {
    * once now and once when the PIR is processed, although the posted request was pending first;
    * the model keeps the architectural rule that a request for a pending vector merges.)
    */
-  private post(cpu: number, vector: number): number {
+  #post(cpu: number, vector: number): number {
     if (this.selfIpi) return this.posted(cpu, vector) ? ACCEL_COALESCED : ACCEL_NOT_TAKEN;
     const lapic = this.host.lapic(cpu);
     if (lapic.isRequested(vector) || this.posted(cpu, vector)) return ACCEL_COALESCED;
-    const d = this.pi[cpu]!;
+    const d = this.#pi[cpu]!;
     d.pir[vector >> 5] = (d.pir[vector >> 5]! | (1 << (vector & 31))) >>> 0;
     this.host.count(cpu, 'posted');
     this.host.trace(cpu, 'posted', vector);
@@ -77,7 +77,7 @@ export class VmxPostedBackend extends VmxVidBackend {
       super.pending(cpu, kind);
       return;
     }
-    const d = this.pi[cpu]!;
+    const d = this.#pi[cpu]!;
     if (d.on) return; // a notification is already outstanding
     d.on = true;
     if (this.host.inGuest(cpu)) {
@@ -89,14 +89,14 @@ export class VmxPostedBackend extends VmxVidBackend {
   }
 
   override entry(cpu: number): void {
-    this.syncPir(cpu); // the hypervisor moves the PIR into vIRR before entering
+    this.#syncPir(cpu); // the hypervisor moves the PIR into vIRR before entering
     super.entry(cpu);
   }
 
   override boundary(cpu: number): ExitReason | null {
     // In L2 a notification is an ordinary host interrupt (vmcs02 does not name its vector): nested.ts.
     if (this.host.nested.inL2(cpu)) return this.host.nested.boundary(cpu);
-    if (this.host.takeNotification(cpu)) this.processPosted(cpu);
+    if (this.host.takeNotification(cpu)) this.#processPosted(cpu);
     return super.boundary(cpu);
   }
 
@@ -107,13 +107,13 @@ export class VmxPostedBackend extends VmxVidBackend {
   /** @internal Snapshot and machine plumbing, not for users. */
   override saveState(w: StateWriter): void {
     super.saveState(w);
-    for (const d of this.pi) w.u32s(d.pir).bool(d.on);
+    for (const d of this.#pi) w.u32s(d.pir).bool(d.on);
   }
 
   /** @internal Snapshot and machine plumbing, not for users. */
   override readState(r: StateReader, version?: number): () => void {
     const base = super.readState(r, version);
-    const saved: PiDesc[] = this.pi.map(() => {
+    const saved: PiDesc[] = this.#pi.map(() => {
       const pir = r.u32s('pir', 8);
       if ((pir[0]! & 0xffff) !== 0) r.fail('pir', 'vectors 0-15 cannot be posted');
       return { pir, on: r.bool('on') };
@@ -121,8 +121,8 @@ export class VmxPostedBackend extends VmxVidBackend {
     return () => {
       base();
       saved.forEach((d, cpu) => {
-        this.pi[cpu]!.pir.set(d.pir);
-        this.pi[cpu]!.on = d.on;
+        this.#pi[cpu]!.pir.set(d.pir);
+        this.#pi[cpu]!.on = d.on;
       });
     };
   }
@@ -130,7 +130,7 @@ export class VmxPostedBackend extends VmxVidBackend {
   protected override lapicVectorPending(cpu: number): boolean {
     if (super.lapicVectorPending(cpu)) return true;
     const ppr = this.host.lapic(cpu).processorPriority & 0xf0;
-    const pir = this.pi[cpu]!.pir;
+    const pir = this.#pi[cpu]!.pir;
     for (let w = 7; w >= 0; w--) {
       if (pir[w] !== 0) return ((w << 5) + 31 - Math.clz32(pir[w]!)) >> 4 > ppr >> 4;
     }
@@ -138,17 +138,17 @@ export class VmxPostedBackend extends VmxVidBackend {
   }
 
   /** Posted-interrupt processing in guest mode: no exit. */
-  private processPosted(cpu: number): void {
-    const d = this.pi[cpu]!;
+  #processPosted(cpu: number): void {
+    const d = this.#pi[cpu]!;
     if (!d.on) return;
-    const highest = this.syncPir(cpu);
+    const highest = this.#syncPir(cpu);
     if (highest > this.rvi[cpu]!) this.rvi[cpu] = highest;
     this.evaluate(cpu);
   }
 
   /** ON = 0; vIRR |= PIR; PIR = 0. @returns the highest vector moved, or -1. */
-  private syncPir(cpu: number): number {
-    const d = this.pi[cpu]!;
+  #syncPir(cpu: number): number {
+    const d = this.#pi[cpu]!;
     d.on = false;
     const lapic = this.host.lapic(cpu);
     let highest = -1;

@@ -133,21 +133,21 @@ export class VmxVidBackend extends BackendBase {
   /** RVI per vCPU: the highest vIRR vector as the processor last saw it. */
   protected rvi: number[] = [];
   /** EOI-exit bitmaps (8 words per vCPU) and the I/O APIC generation they were built from. */
-  private eoiExit: Uint32Array[] = [];
-  private bitmapGeneration: number[] = [];
+  #eoiExit: Uint32Array[] = [];
+  #bitmapGeneration: number[] = [];
   /** Set while the processor virtualizes a SELF IPI, so it does not kick its own vCPU. */
   protected selfIpi = false;
 
   override attach(host: BackendHost): void {
     super.attach(host);
     this.rvi = host.platform.lapics.map(() => NONE);
-    this.eoiExit = host.platform.lapics.map(() => new Uint32Array(8));
-    this.bitmapGeneration = host.platform.lapics.map(() => -1);
+    this.#eoiExit = host.platform.lapics.map(() => new Uint32Array(8));
+    this.#bitmapGeneration = host.platform.lapics.map(() => -1);
   }
 
   /** Whether `vector` is in the EOI-exit bitmap of `cpu` (as of its last VM entry). */
   eoiExits(cpu: number, vector: number): boolean {
-    return ((this.eoiExit[cpu]![vector >> 5]! >>> (vector & 31)) & 1) === 1;
+    return ((this.#eoiExit[cpu]![vector >> 5]! >>> (vector & 31)) & 1) === 1;
   }
 
   override pending(cpu: number, kind: Parameters<BackendBase['pending']>[1]): void {
@@ -156,7 +156,7 @@ export class VmxVidBackend extends BackendBase {
   }
 
   override entry(cpu: number): void {
-    this.refreshEoiExitBitmap(cpu);
+    this.#refreshEoiExitBitmap(cpu);
     if (this.host.nested.entry(cpu)) return; // L2 runs: nested.ts decides (vmcs02 has no RVI for L1)
     const w = this.windows[cpu]!;
     w.interrupt = false;
@@ -184,7 +184,7 @@ export class VmxVidBackend extends BackendBase {
     if (this.host.nested.inL2(cpu)) return this.host.nested.boundary(cpu);
     const exit = super.boundary(cpu);
     if (exit !== null) return exit;
-    if (this.bitmapGeneration[cpu] !== this.host.platform.ioapic.generation) return 'request';
+    if (this.#bitmapGeneration[cpu] !== this.host.platform.ioapic.generation) return 'request';
     this.evaluate(cpu);
     return null;
   }
@@ -195,7 +195,7 @@ export class VmxVidBackend extends BackendBase {
   override saveState(w: StateWriter): void {
     super.saveState(w);
     this.rvi.forEach((rvi, cpu) => {
-      w.i32(rvi).int(this.bitmapGeneration[cpu]!).u32s(this.eoiExit[cpu]!);
+      w.i32(rvi).int(this.#bitmapGeneration[cpu]!).u32s(this.#eoiExit[cpu]!);
     });
   }
 
@@ -213,8 +213,8 @@ export class VmxVidBackend extends BackendBase {
     return () => {
       base();
       this.rvi = rvi;
-      this.bitmapGeneration = generation;
-      this.eoiExit = bitmaps;
+      this.#bitmapGeneration = generation;
+      this.#eoiExit = bitmaps;
     };
   }
 
@@ -234,11 +234,11 @@ export class VmxVidBackend extends BackendBase {
     this.host.deliver(cpu, rvi, 'lapic');
   }
 
-  private refreshEoiExitBitmap(cpu: number): void {
+  #refreshEoiExitBitmap(cpu: number): void {
     const ioapic = this.host.platform.ioapic;
-    if (this.bitmapGeneration[cpu] === ioapic.generation) return;
-    this.bitmapGeneration[cpu] = ioapic.generation;
-    const bitmap = this.eoiExit[cpu]!;
+    if (this.#bitmapGeneration[cpu] === ioapic.generation) return;
+    this.#bitmapGeneration[cpu] = ioapic.generation;
+    const bitmap = this.#eoiExit[cpu]!;
     bitmap.fill(0);
     const lapic = this.host.lapic(cpu);
     for (let pin = 0; pin < ioapic.pins; pin++) {
@@ -261,15 +261,15 @@ export class VmxVidBackend extends BackendBase {
   }
 
   override mmioWrite(cpu: number, offset: number, value: number): void {
-    if (offset === APIC_TPR) return this.writeTpr(cpu, value & 0xff);
-    if (offset === APIC_EOI) return this.virtualEoi(cpu);
+    if (offset === APIC_TPR) return this.#writeTpr(cpu, value & 0xff);
+    if (offset === APIC_EOI) return this.#virtualEoi(cpu);
     const lapic = this.host.lapic(cpu);
     // The APIC-access page is virtualized only while the guest is in xAPIC mode (as KVM sets it up).
     if (lapic.mode === 'xapic') {
       if (!writeVirtualized(offset)) return super.mmioWrite(cpu, offset, value); // APIC-access exit
-      if (offset === APIC_ICR_HIGH) return this.writeIcrHigh(cpu, value);
+      if (offset === APIC_ICR_HIGH) return this.#writeIcrHigh(cpu, value);
       if (offset === APIC_ICR_LOW && isVirtualizedSelfIpi(value >>> 0)) {
-        return this.selfIpiVirtualization(cpu, value & ICR_VECTOR_MASK, value, undefined);
+        return this.#selfIpiVirtualization(cpu, value & ICR_VECTOR_MASK, value, undefined);
       }
     }
     // Any other write is done by the processor and reported by a trap-like APIC-write exit; an
@@ -292,15 +292,15 @@ export class VmxVidBackend extends BackendBase {
     if (lapic.mode === 'x2apic') {
       if (msr === MSR_X2APIC_BASE + (APIC_TPR >> 4)) {
         if (value > 0xffn) return false;
-        this.writeTpr(cpu, Number(value));
+        this.#writeTpr(cpu, Number(value));
         return true;
       }
       if (msr === MSR_X2APIC_BASE + (APIC_EOI >> 4)) {
         if (value !== 0n) return false;
-        this.virtualEoi(cpu);
+        this.#virtualEoi(cpu);
         return true;
       }
-      if (msr === MSR_SELF_IPI) return this.writeX2apicSelfIpi(cpu, value);
+      if (msr === MSR_SELF_IPI) return this.#writeX2apicSelfIpi(cpu, value);
     }
     return super.msrWrite(cpu, msr, value);
   }
@@ -311,19 +311,19 @@ export class VmxVidBackend extends BackendBase {
 
   override cr8Write(cpu: number, value: number): boolean {
     if (!Number.isInteger(value) || value < 0 || value > 0xf) return false;
-    this.writeTpr(cpu, value << 4);
+    this.#writeTpr(cpu, value << 4);
     return true;
   }
 
   /** TPR virtualization: VTPR written, VPPR recomputed, pending virtual interrupts evaluated. */
-  private writeTpr(cpu: number, tpr: number): void {
+  #writeTpr(cpu: number, tpr: number): void {
     this.host.charge(cpu, this.host.costs.apicAccessNs);
     this.host.lapic(cpu).setTpr(tpr);
     this.evaluate(cpu);
   }
 
   /** EOI virtualization; an EOI-induced exit for vectors in the EOI-exit bitmap. */
-  private virtualEoi(cpu: number): void {
+  #virtualEoi(cpu: number): void {
     this.host.charge(cpu, this.host.costs.apicAccessNs);
     const lapic = this.host.lapic(cpu);
     const vector = lapic.eoiLocal();
@@ -339,7 +339,7 @@ export class VmxVidBackend extends BackendBase {
    * APIC-write emulation of ICR high (SDM: "clears bytes 2:0 of VICR_HI. No other
    * virtualization or VM exit occurs"): the virtual APIC keeps only the destination, bits 31:24.
    */
-  private writeIcrHigh(cpu: number, value: number): void {
+  #writeIcrHigh(cpu: number, value: number): void {
     this.host.charge(cpu, this.host.costs.apicAccessNs);
     this.host.lapic(cpu).writeRegister(APIC_ICR_HIGH, value);
   }
@@ -349,7 +349,7 @@ export class VmxVidBackend extends BackendBase {
    * with bits 7:4 non-zero is self-IPI virtualization; a vector 0-15 is written and exits
    * (APIC-write), and the hypervisor's emulation of it reports the illegal vector.
    */
-  private writeX2apicSelfIpi(cpu: number, value: bigint): boolean {
+  #writeX2apicSelfIpi(cpu: number, value: bigint): boolean {
     if (value > 0xffn) return false;
     const lapic = this.host.lapic(cpu);
     const vector = Number(value);
@@ -358,7 +358,7 @@ export class VmxVidBackend extends BackendBase {
       this.host.exit(cpu, 'apic-write');
       return true;
     }
-    this.selfIpiVirtualization(cpu, vector, 0, value);
+    this.#selfIpiVirtualization(cpu, vector, 0, value);
     return true;
   }
 
@@ -369,7 +369,7 @@ export class VmxVidBackend extends BackendBase {
    * software-disabled model APIC drops it, and then RVI stays). No closure: IPI sends allocate
    * nothing.
    */
-  private selfIpiVirtualization(cpu: number, vector: number, icrLow: number, msrValue: bigint | undefined): void {
+  #selfIpiVirtualization(cpu: number, vector: number, icrLow: number, msrValue: bigint | undefined): void {
     this.host.charge(cpu, this.host.costs.apicAccessNs);
     const lapic = this.host.lapic(cpu);
     this.selfIpi = true;

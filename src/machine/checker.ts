@@ -67,14 +67,14 @@ const IN_DELIVERY = 2;
  * ```
  */
 export class DeliveryChecker {
-  private readonly pending: Uint8Array[];
+  readonly #pending: Uint8Array[];
   readonly counts: CheckerCounts[];
 
   /**
    * A checker for `cpus` vCPUs with nothing pending.
    */
   constructor(cpus: number) {
-    this.pending = Array.from({ length: cpus }, () => new Uint8Array(256));
+    this.#pending = Array.from({ length: cpus }, () => new Uint8Array(256));
     this.counts = Array.from({ length: cpus }, () => ({ requests: 0, coalesced: 0, delivered: 0, lost: 0, doubled: 0, deliveredToL2: 0, wrongLevel: 0 }));
   }
 
@@ -84,7 +84,7 @@ export class DeliveryChecker {
    */
   request(cpu: number, vector: number, modelMerged: boolean): CheckerVerdict {
     const c = this.counts[cpu]!;
-    const p = this.pending[cpu]!;
+    const p = this.#pending[cpu]!;
     if ((p[vector]! & OWED) !== 0) {
       c.coalesced++;
       return 'ok';
@@ -106,7 +106,7 @@ export class DeliveryChecker {
    */
   delivered(cpu: number, vector: number, level: 1 | 2 = 1, l2Allowed = false): CheckerVerdict {
     const c = this.counts[cpu]!;
-    const p = this.pending[cpu]!;
+    const p = this.#pending[cpu]!;
     if ((p[vector]! & IN_DELIVERY) !== 0) {
       p[vector] = p[vector]! & ~IN_DELIVERY; // the re-injection completes the cut-short delivery
       c.delivered++;
@@ -132,7 +132,7 @@ export class DeliveryChecker {
    * it): no handler will run for it. @returns whether it was owed (and is now counted lost).
    */
   lose(cpu: number, vector: number): boolean {
-    const p = this.pending[cpu]!;
+    const p = this.#pending[cpu]!;
     if ((p[vector]! & IN_DELIVERY) === 0) return false;
     p[vector] = p[vector]! & ~IN_DELIVERY;
     this.counts[cpu]!.lost++;
@@ -144,7 +144,7 @@ export class DeliveryChecker {
    * dropped): the request bit clears as at INTA, and the handler entry stays owed.
    */
   interrupted(cpu: number, vector: number): void {
-    const p = this.pending[cpu]!;
+    const p = this.#pending[cpu]!;
     // Already in delivery: this is its re-injection cut short again, not a new request's delivery.
     if ((p[vector]! & IN_DELIVERY) !== 0) return;
     if ((p[vector]! & OWED) !== 0) p[vector] = (p[vector]! & ~OWED) | IN_DELIVERY;
@@ -152,7 +152,7 @@ export class DeliveryChecker {
 
   /** Whether a request for `vector` is owed to `cpu`. */
   owed(cpu: number, vector: number): boolean {
-    return this.pending[cpu]![vector] !== 0;
+    return this.#pending[cpu]![vector] !== 0;
   }
 
   /**
@@ -161,7 +161,7 @@ export class DeliveryChecker {
    */
   settle(cpu: number, holds: (vector: number) => boolean): number[] {
     const lost: number[] = [];
-    const p = this.pending[cpu]!;
+    const p = this.#pending[cpu]!;
     for (let v = 0; v < 256; v++) {
       if (p[v] !== 0 && !holds(v)) {
         p[v] = 0;
@@ -174,8 +174,8 @@ export class DeliveryChecker {
 
   /** @internal Snapshot and machine plumbing, not for users. */
   saveState(w: StateWriter): void {
-    w.u32(this.pending.length);
-    this.pending.forEach((p, cpu) => {
+    w.u32(this.#pending.length);
+    this.#pending.forEach((p, cpu) => {
       w.u8s(p);
       const c = this.counts[cpu]!;
       w.uint(c.requests).uint(c.coalesced).uint(c.delivered).uint(c.lost).uint(c.doubled).uint(c.deliveredToL2).uint(c.wrongLevel);
@@ -185,7 +185,7 @@ export class DeliveryChecker {
   /** @internal Snapshot and machine plumbing, not for users. */
   readState(r: StateReader): () => void {
     const n = r.u32('cpus');
-    if (n !== this.pending.length) r.fail('cpus', `snapshot has ${n} vCPUs, this checker ${this.pending.length}`);
+    if (n !== this.#pending.length) r.fail('cpus', `snapshot has ${n} vCPUs, this checker ${this.#pending.length}`);
     const pending: Uint8Array[] = [];
     const counts: CheckerCounts[] = [];
     for (let cpu = 0; cpu < n; cpu++) {
@@ -201,13 +201,13 @@ export class DeliveryChecker {
       });
     }
     return () => {
-      pending.forEach((p, cpu) => this.pending[cpu]!.set(p));
+      pending.forEach((p, cpu) => this.#pending[cpu]!.set(p));
       counts.forEach((c, cpu) => Object.assign(this.counts[cpu]!, c));
     };
   }
 
   /** Forgets everything owed to a CPU (INIT resets its local APIC). */
   reset(cpu: number): void {
-    this.pending[cpu]!.fill(0);
+    this.#pending[cpu]!.fill(0);
   }
 }

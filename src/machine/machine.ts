@@ -18,7 +18,7 @@
  */
 import { decodeSnapshot, encodeSnapshot, type Section, type SnapshotContainer } from '../codec/container.js';
 import { RearmQueue, StateWriter, type StateReader } from '../codec/state.js';
-import { checkBool, checkInt, SnapshotError } from '../errors.js';
+import { checkBool, checkInt, checkObject, typeName, SnapshotError } from '../errors.js';
 import type { LocalApic } from '../apic/local-apic.js';
 import type { GuestProgram } from '../guest/program.js';
 import { validateProgram } from '../guest/program.js';
@@ -304,35 +304,35 @@ export class Machine {
   /** Shared guest memory: variables by name. */
   readonly memory = new Map<string, number>();
 
-  private readonly checker: DeliveryChecker;
-  private readonly prng: Prng;
-  private readonly counters: VcpuStats[];
-  private readonly phase: Phase[];
-  private readonly stepEvent: number[];
-  private readonly stepAt: number[];
-  private readonly stepFns: Array<() => void>;
-  private readonly kickFns: Array<() => void>;
-  private readonly notifyFns: Array<() => void>;
-  private readonly kickFlag: boolean[];
-  private readonly notifyFlag: boolean[];
-  private readonly exitedNow: boolean[];
-  private readonly deliveredNow: boolean[];
-  private readonly charged: number[];
-  private readonly spinning: Array<string | null>;
-  private readonly watchers = new Map<string, Set<number>>();
+  readonly #checker: DeliveryChecker;
+  readonly #prng: Prng;
+  readonly #counters: VcpuStats[];
+  readonly #phase: Phase[];
+  readonly #stepEvent: number[];
+  readonly #stepAt: number[];
+  readonly #stepFns: Array<() => void>;
+  readonly #kickFns: Array<() => void>;
+  readonly #notifyFns: Array<() => void>;
+  readonly #kickFlag: boolean[];
+  readonly #notifyFlag: boolean[];
+  readonly #exitedNow: boolean[];
+  readonly #deliveredNow: boolean[];
+  readonly #charged: number[];
+  readonly #spinning: Array<string | null>;
+  readonly #watchers = new Map<string, Set<number>>();
   /** Kicks and posted-interrupt notifications on their way (a host IPI in flight). */
-  private readonly inFlight: Array<{ cpu: number; kind: number; at: number; id: number }> = [];
+  readonly #inFlight: Array<{ cpu: number; kind: number; at: number; id: number }> = [];
   /** Device actions scheduled with at(), by event id. */
-  private readonly actions = new Map<number, { at: number; action: DeviceAction }>();
-  private readonly options: MachineOptions;
+  readonly #actions = new Map<number, { at: number; action: DeviceAction }>();
+  readonly #options: MachineOptions;
   /** The last program load() copied, and its JSON text (consecutive identical loads share it). */
-  private lastProgramText = '';
-  private lastProgram: GuestProgram | undefined;
+  #lastProgramText = '';
+  #lastProgram: GuestProgram | undefined;
   /** The vCPU whose step is running (0 outside any step), for attributing device events. */
-  private currentCpu = 0;
-  private readonly env: VcpuEnv;
+  #currentCpu = 0;
+  readonly #env: VcpuEnv;
   /** Nested virtualization: L1 hypervisors and their L2 guests (src/inject/nested.ts). */
-  private readonly nested: NestedController;
+  readonly #nested: NestedController;
 
   /**
    * Builds the machine at time 0, every vCPU idle until {@link Machine.load}.
@@ -340,7 +340,7 @@ export class Machine {
    * @throws RangeError / TypeError for an unknown backend or an option out of range; nothing is built.
    */
   constructor(opts: MachineOptions) {
-    if (opts === null || typeof opts !== 'object') throw new TypeError('opts must be an object');
+    checkObject('opts', opts);
     if (!BACKEND_NAMES.includes(opts.backend)) {
       throw new RangeError(`backend must be one of ${BACKEND_NAMES.join(', ')}, got ${String(opts.backend)}`);
     }
@@ -351,7 +351,7 @@ export class Machine {
     if (opts.picOutput !== undefined && typeof opts.picOutput !== 'string') {
       throw new TypeError(`picOutput must be a route name for a Machine (its vCPUs take the 8259A's interrupts), got ${typeof opts.picOutput}`);
     }
-    this.options = {
+    this.#options = {
       cpus: opts.cpus,
       backend: opts.backend,
       seed: opts.seed ?? 1,
@@ -372,7 +372,7 @@ export class Machine {
       trace: traceOn,
       ...(traceLimit === undefined ? {} : { traceLimit }),
     };
-    this.prng = new Prng(checkInt('seed', opts.seed ?? 1, 0, 0xffff_ffff));
+    this.#prng = new Prng(checkInt('seed', opts.seed ?? 1, 0, 0xffff_ffff));
     this.scheduler = new Scheduler();
     this.platform = new Platform({
       cpus: opts.cpus,
@@ -389,45 +389,45 @@ export class Machine {
     const n = this.platform.cpus;
     this.trace = new Trace(traceLimit === undefined ? {} : { limit: traceLimit });
     this.trace.enabled = traceOn;
-    this.checker = new DeliveryChecker(n);
+    this.#checker = new DeliveryChecker(n);
     this.vcpus = Array.from({ length: n }, (_, cpu) => new Vcpu(cpu));
-    this.counters = Array.from({ length: n }, emptyStats);
-    this.phase = new Array<Phase>(n).fill('idle');
-    this.stepEvent = new Array<number>(n).fill(0);
-    this.stepAt = new Array<number>(n).fill(0);
-    this.kickFlag = new Array<boolean>(n).fill(false);
-    this.notifyFlag = new Array<boolean>(n).fill(false);
-    this.exitedNow = new Array<boolean>(n).fill(false);
-    this.deliveredNow = new Array<boolean>(n).fill(false);
-    this.charged = new Array<number>(n).fill(0);
-    this.spinning = new Array<string | null>(n).fill(null);
-    this.stepFns = this.vcpus.map((_, cpu) => () => this.onStep(cpu));
-    this.kickFns = this.vcpus.map((_, cpu) => () => this.onKick(cpu));
-    this.notifyFns = this.vcpus.map((_, cpu) => () => this.onNotification(cpu));
-    this.env = this.makeEnv();
+    this.#counters = Array.from({ length: n }, emptyStats);
+    this.#phase = new Array<Phase>(n).fill('idle');
+    this.#stepEvent = new Array<number>(n).fill(0);
+    this.#stepAt = new Array<number>(n).fill(0);
+    this.#kickFlag = new Array<boolean>(n).fill(false);
+    this.#notifyFlag = new Array<boolean>(n).fill(false);
+    this.#exitedNow = new Array<boolean>(n).fill(false);
+    this.#deliveredNow = new Array<boolean>(n).fill(false);
+    this.#charged = new Array<number>(n).fill(0);
+    this.#spinning = new Array<string | null>(n).fill(null);
+    this.#stepFns = this.vcpus.map((_, cpu) => () => this.#onStep(cpu));
+    this.#kickFns = this.vcpus.map((_, cpu) => () => this.#onKick(cpu));
+    this.#notifyFns = this.vcpus.map((_, cpu) => () => this.#onNotification(cpu));
+    this.#env = this.#makeEnv();
     this.backend = createBackend(opts.backend, opts);
-    this.nested = new NestedController(isaOf(opts.backend), n);
-    const host = this.makeHost();
-    this.nested.attach(host, {
+    this.#nested = new NestedController(isaOf(opts.backend), n);
+    const host = this.#makeHost();
+    this.#nested.attach(host, {
       deliveredOnExit: (cpu, vector) => {
-        if (this.checker.delivered(cpu, vector, 1) === 'doubled') this.traceEvent(cpu, 'doubled', vector);
+        if (this.#checker.delivered(cpu, vector, 1) === 'doubled') this.#traceEvent(cpu, 'doubled', vector);
       },
-      fault: (cpu, what) => this.env.fault(cpu, what),
+      fault: (cpu, what) => this.#env.fault(cpu, what),
     });
     this.backend.attach(host);
-    this.platform.onCpuEvent((e) => this.onCpuEvent(e));
-    if (this.trace.enabled) this.attachTracers();
+    this.platform.onCpuEvent((e) => this.#onCpuEvent(e));
+    if (this.trace.enabled) this.#attachTracers();
   }
 
   /**
    * Device-level trace events. Events of the I/O APIC and the 8259A are attributed to the vCPU
    * whose step caused them (vCPU 0 for device lines changed by scheduled device actions).
    */
-  private attachTracers(): void {
-    this.platform.lapics.forEach((apic, cpu) => apic.setTracer((kind, a, b) => this.traceEvent(cpu, kind, a, b)));
-    this.platform.bus.setTracer((cpu, mode, vector) => this.traceEvent(cpu, 'ipi-receive', mode, vector));
-    this.platform.ioapic.setTracer((kind, pin, vector) => this.traceEvent(this.currentCpu, kind, pin, vector));
-    this.platform.pic.setTracer((ir, vector) => this.traceEvent(this.currentCpu, 'pic-inta', ir, vector));
+  #attachTracers(): void {
+    this.platform.lapics.forEach((apic, cpu) => apic.setTracer((kind, a, b) => this.#traceEvent(cpu, kind, a, b)));
+    this.platform.bus.setTracer((cpu, mode, vector) => this.#traceEvent(cpu, 'ipi-receive', mode, vector));
+    this.platform.ioapic.setTracer((kind, pin, vector) => this.#traceEvent(this.#currentCpu, kind, pin, vector));
+    this.platform.pic.setTracer((ir, vector) => this.#traceEvent(this.#currentCpu, 'pic-inta', ir, vector));
   }
 
   // ---- public API --------------------------------------------------------------------------
@@ -447,28 +447,28 @@ export class Machine {
    * ```
    */
   load(cpu: number, program: GuestProgram): void {
-    this.checkCpu(cpu);
+    this.#checkCpu(cpu);
     validateProgram(program);
     checkNestedIsa(program, this.backend.name);
     const vcpu = this.vcpus[cpu]!;
-    this.cancelStep(cpu);
-    this.nested.reset(cpu);
+    this.#cancelStep(cpu);
+    this.#nested.reset(cpu);
     // The vCPU runs the machine's own copy (plain JSON data, as snapshots store it): a host that
     // changes or reuses its program object afterwards cannot put an unchecked instruction in the
     // guest. Consecutive loads of the same program (every AP of a big machine) share one copy.
     const text = JSON.stringify(program);
-    if (text !== this.lastProgramText) {
-      this.lastProgramText = text;
-      this.lastProgram = JSON.parse(text) as GuestProgram;
+    if (text !== this.#lastProgramText) {
+      this.#lastProgramText = text;
+      this.#lastProgram = JSON.parse(text) as GuestProgram;
     }
-    vcpu.load(this.lastProgram!);
+    vcpu.load(this.#lastProgram!);
     if (vcpu.state === 'wait-for-sipi') {
-      this.phase[cpu] = 'waiting';
+      this.#phase[cpu] = 'waiting';
       return;
     }
     // The vCPU enters the guest for the first time.
-    this.phase[cpu] = 'exited';
-    this.scheduleStep(cpu, this.scheduler.now());
+    this.#phase[cpu] = 'exited';
+    this.#scheduleStep(cpu, this.scheduler.now());
   }
 
   /**
@@ -485,7 +485,7 @@ export class Machine {
    */
   at(atNs: number, action: DeviceAction): void {
     checkInt('atNs', atNs, this.scheduler.now(), Number.MAX_SAFE_INTEGER);
-    this.deviceAction(action); // checks every field before anything is scheduled
+    this.#deviceAction(action); // checks every field before anything is scheduled
     // The machine keeps its own copy (plain JSON data for snapshots; MSI words as u32): the host
     // may reuse or change its object afterwards.
     const copy: DeviceAction =
@@ -494,17 +494,17 @@ export class Machine {
         : action.kind === 'msi'
           ? { kind: 'msi', address: action.address >>> 0, data: action.data >>> 0 }
           : { kind: 'nmi', level: action.level };
-    this.scheduleAction(atNs, copy, this.deviceAction(copy));
+    this.#scheduleAction(atNs, copy, this.#deviceAction(copy));
   }
 
-  private scheduleAction(atNs: number, action: DeviceAction, run: () => void): void {
+  #scheduleAction(atNs: number, action: DeviceAction, run: () => void): void {
     const entry = { at: atNs, action, id: 0 };
     entry.id = this.scheduler.schedule(atNs, () => {
-      this.actions.delete(entry.id);
-      this.currentCpu = 0;
+      this.#actions.delete(entry.id);
+      this.#currentCpu = 0;
       run();
     });
-    this.actions.set(entry.id, entry);
+    this.#actions.set(entry.id, entry);
   }
 
   /**
@@ -524,7 +524,7 @@ export class Machine {
     checkInt('untilNs', untilNs, this.scheduler.now(), Number.MAX_SAFE_INTEGER);
     let reason: RunStop = 'time';
     for (;;) {
-      if (this.allDone()) {
+      if (this.#allDone()) {
         reason = 'all-done';
         break;
       }
@@ -539,7 +539,7 @@ export class Machine {
       }
       this.scheduler.step();
     }
-    this.settle();
+    this.#settle();
     return { timeNs: this.scheduler.now(), reason };
   }
 
@@ -558,8 +558,8 @@ export class Machine {
    * ```
    */
   stats(): MachineStats {
-    const cpus = this.counters.map((c, cpu) => {
-      const k = this.checker.counts[cpu]!;
+    const cpus = this.#counters.map((c, cpu) => {
+      const k = this.#checker.counts[cpu]!;
       return {
         ...c,
         exits: { ...c.exits },
@@ -571,7 +571,7 @@ export class Machine {
         lost: k.lost,
         doubled: k.doubled,
         instructions: this.vcpus[cpu]!.instructions,
-        ...this.nestedStats(cpu),
+        ...this.#nestedStats(cpu),
         deliveredToL2: k.deliveredToL2,
         wrongLevel: k.wrongLevel,
       };
@@ -588,8 +588,8 @@ export class Machine {
   }
 
   /** The nested-virtualization counters of one vCPU, as VcpuStats fields. */
-  private nestedStats(cpu: number): Pick<VcpuStats, 'nestedEntries' | 'nestedExits' | 'nestedExitCount' | 'exitsFromL2' | 'ackedOnExit' | 'immediateExits' | 'l2HandlerEntries'> {
-    const n = this.nested.stats(cpu);
+  #nestedStats(cpu: number): Pick<VcpuStats, 'nestedEntries' | 'nestedExits' | 'nestedExitCount' | 'exitsFromL2' | 'ackedOnExit' | 'immediateExits' | 'l2HandlerEntries'> {
+    const n = this.#nested.stats(cpu);
     return {
       nestedEntries: n.entries,
       nestedExits: n.exits,
@@ -606,8 +606,8 @@ export class Machine {
    * level a pending interrupt for the vCPU is waiting for, and why. Reads state only.
    */
   nestedStatus(cpu: number): NestedStatus {
-    this.checkCpu(cpu);
-    return this.nested.status(cpu);
+    this.#checkCpu(cpu);
+    return this.#nested.status(cpu);
   }
 
   /**
@@ -625,9 +625,9 @@ export class Machine {
    * ```
    */
   explain(cpu: number, vector: number): Explanation {
-    this.checkCpu(cpu);
+    this.#checkCpu(cpu);
     checkInt('vector', vector, 0, 255);
-    const held = this.explainBackend(cpu, vector);
+    const held = this.#explainBackend(cpu, vector);
     if (held) return held;
     const base = this.platform.explain(cpu, vector);
     if (!base.deliverable) return base;
@@ -646,7 +646,7 @@ export class Machine {
   }
 
   /** What the backend holds outside the virtual APIC's IRR (V_IRQ, a posted-interrupt descriptor). */
-  private explainBackend(cpu: number, vector: number): Explanation | undefined {
+  #explainBackend(cpu: number, vector: number): Explanation | undefined {
     const b = this.backend;
     const hex = `0x${vector.toString(16)}`;
     if (b instanceof SvmVintrBackend) {
@@ -715,15 +715,15 @@ export class Machine {
       sections.push({ name, version, optional, payload: w.finish() });
     };
     section('machine', (w) => {
-      w.str(JSON.stringify(this.options)).u32(this.prng.state).uint(this.scheduler.now());
+      w.str(JSON.stringify(this.#options)).u32(this.#prng.state).uint(this.scheduler.now());
     });
     sections.push(...this.platform.saveSections());
-    this.vcpus.forEach((vcpu, cpu) => section(`vcpu.${cpu}`, (w) => this.saveCpu(w, vcpu, cpu), false, VCPU_STATE_VERSION));
+    this.vcpus.forEach((vcpu, cpu) => section(`vcpu.${cpu}`, (w) => this.#saveCpu(w, vcpu, cpu), false, VCPU_STATE_VERSION));
     section('events', (w) => {
-      w.u32(this.inFlight.length);
-      for (const f of this.inFlight) w.u32(f.cpu).u8(f.kind).uint(f.at).uint(f.id);
-      w.u32(this.actions.size);
-      for (const [id, a] of this.actions) w.str(JSON.stringify(a.action)).uint(a.at).uint(id);
+      w.u32(this.#inFlight.length);
+      for (const f of this.#inFlight) w.u32(f.cpu).u8(f.kind).uint(f.at).uint(f.id);
+      w.u32(this.#actions.size);
+      for (const [id, a] of this.#actions) w.str(JSON.stringify(a.action)).uint(a.at).uint(id);
     });
     section('memory', (w) => {
       w.u32(this.memory.size);
@@ -733,8 +733,8 @@ export class Machine {
       w.str(this.backend.name);
       this.backend.saveState(w);
     }, false, BACKEND_STATE_VERSION);
-    section('checker', (w) => this.checker.saveState(w));
-    section('nested', (w) => this.nested.saveState(w));
+    section('checker', (w) => this.#checker.saveState(w));
+    section('nested', (w) => this.#nested.saveState(w));
     section('trace', (w) => this.trace.saveState(w), true);
     return encodeSnapshot('machine', sections, this.scheduler.now());
   }
@@ -761,12 +761,12 @@ export class Machine {
     // The machine's own scheduler is at the snapshot's time: nothing is rebased.
     if (c.timeNs !== undefined && c.timeNs !== time) throw new SnapshotError(`snapshot section 'time' says ${c.timeNs} ns, section 'machine' ${time} ns`);
     c.setTarget(time, 'strict');
-    m.prng.state = prngState;
-    m.restoreSections(c);
+    m.#prng.state = prngState;
+    m.#restoreSections(c);
     return m;
   }
 
-  private restoreSections(c: SnapshotContainer): void {
+  #restoreSections(c: SnapshotContainer): void {
     const n = this.vcpus.length;
     c.rejectUnknown(
       (name) =>
@@ -783,7 +783,7 @@ export class Machine {
     const platform = this.platform.readSections(c);
     const cpus = this.vcpus.map((vcpu, cpu) => {
       const name = `vcpu.${cpu}`;
-      return read(name, (r) => this.readCpu(r, vcpu, cpu, c.version(name)), VCPU_STATE_VERSION);
+      return read(name, (r) => this.#readCpu(r, vcpu, cpu, c.version(name)), VCPU_STATE_VERSION);
     });
     const events = read('events', (r) => {
       const inFlight: Array<{ cpu: number; kind: number; at: number; order: number }> = [];
@@ -799,7 +799,7 @@ export class Machine {
         const order = r.uint('action.order');
         let run: () => void;
         try {
-          run = this.deviceAction(action);
+          run = this.#deviceAction(action);
         } catch (e) {
           return r.fail('action', e instanceof Error ? e.message : String(e));
         }
@@ -818,8 +818,8 @@ export class Machine {
       if (name !== this.backend.name) r.fail('name', `snapshot backend '${name}' differs from '${this.backend.name}'`);
       return this.backend.readState(r, c.version('backend'));
     }, BACKEND_STATE_VERSION);
-    const checker = read('checker', (r) => this.checker.readState(r));
-    const nested = read('nested', (r) => this.nested.readState(r));
+    const checker = read('checker', (r) => this.#checker.readState(r));
+    const nested = read('nested', (r) => this.#nested.readState(r));
     const trace = c.has('trace') ? read('trace', (r) => this.trace.readState(r)) : undefined;
     for (const e of events.inFlight) {
       if (e.at < this.scheduler.now()) throw new SnapshotError(`snapshot section 'events', field 'inFlight.at': ${e.at} is before the snapshot time`);
@@ -835,9 +835,9 @@ export class Machine {
     platform(q.rearm);
     for (const apply of cpus) apply(q.rearm);
     for (const e of events.inFlight) {
-      q.rearm(e.at, e.order, () => this.sendHostIpi(e.cpu, e.kind, e.at));
+      q.rearm(e.at, e.order, () => this.#sendHostIpi(e.cpu, e.kind, e.at));
     }
-    for (const a of events.actions) q.rearm(a.at, a.order, () => this.scheduleAction(a.at, a.action, a.run));
+    for (const a of events.actions) q.rearm(a.at, a.order, () => this.#scheduleAction(a.at, a.action, a.run));
     for (const [name, value] of memory) this.memory.set(name, value);
     backend();
     checker();
@@ -847,20 +847,20 @@ export class Machine {
     trace?.();
   }
 
-  private saveCpu(w: StateWriter, vcpu: Vcpu, cpu: number): void {
+  #saveCpu(w: StateWriter, vcpu: Vcpu, cpu: number): void {
     vcpu.saveState(w);
-    w.u8(PHASES.indexOf(this.phase[cpu]!));
-    const armed = this.stepEvent[cpu] !== 0;
-    w.bool(armed).uint(armed ? this.stepAt[cpu]! : 0).uint(this.stepEvent[cpu]!);
-    w.bool(this.kickFlag[cpu]!).bool(this.notifyFlag[cpu]!).bool(this.deliveredNow[cpu]!);
-    const spin = this.spinning[cpu];
+    w.u8(PHASES.indexOf(this.#phase[cpu]!));
+    const armed = this.#stepEvent[cpu] !== 0;
+    w.bool(armed).uint(armed ? this.#stepAt[cpu]! : 0).uint(this.#stepEvent[cpu]!);
+    w.bool(this.#kickFlag[cpu]!).bool(this.#notifyFlag[cpu]!).bool(this.#deliveredNow[cpu]!);
+    const spin = this.#spinning[cpu];
     w.bool(spin !== null).str(spin ?? '');
-    const c = this.counters[cpu]!;
+    const c = this.#counters[cpu]!;
     for (const r of EXIT_REASONS) w.uint(c.exits[r]);
     for (const key of COUNTED_KEYS) w.uint(c[key]);
   }
 
-  private readCpu(r: StateReader, vcpu: Vcpu, cpu: number, version: number): (rearm: (at: number, order: number, fn: () => void) => void) => void {
+  #readCpu(r: StateReader, vcpu: Vcpu, cpu: number, version: number): (rearm: (at: number, order: number, fn: () => void) => void) => void {
     const applyVcpu = vcpu.readState(r, version);
     const phase = PHASES[r.u8('phase', PHASES.length - 1)]!;
     const armed = r.bool('step.armed');
@@ -878,15 +878,15 @@ export class Machine {
     const counted = COUNTED_KEYS.map((key) => r.uint(key));
     return (rearm) => {
       applyVcpu();
-      this.phase[cpu] = phase;
-      this.kickFlag[cpu] = kick;
-      this.notifyFlag[cpu] = notify;
-      this.deliveredNow[cpu] = delivered;
-      if (spinning) this.startSpinning(cpu, spinVar);
-      const c = this.counters[cpu]!;
+      this.#phase[cpu] = phase;
+      this.#kickFlag[cpu] = kick;
+      this.#notifyFlag[cpu] = notify;
+      this.#deliveredNow[cpu] = delivered;
+      if (spinning) this.#startSpinning(cpu, spinVar);
+      const c = this.#counters[cpu]!;
       EXIT_REASONS.forEach((reason, i) => (c.exits[reason] = exits[i]!));
       COUNTED_KEYS.forEach((key, i) => (c[key] = counted[i]!));
-      if (armed) rearm(at, order, () => this.scheduleStep(cpu, at));
+      if (armed) rearm(at, order, () => this.#scheduleStep(cpu, at));
     };
   }
 
@@ -897,172 +897,172 @@ export class Machine {
 
   // ---- the vCPU loop -----------------------------------------------------------------------
 
-  private onStep(cpu: number): void {
-    this.stepEvent[cpu] = 0;
-    this.currentCpu = cpu;
+  #onStep(cpu: number): void {
+    this.#stepEvent[cpu] = 0;
+    this.#currentCpu = cpu;
     const vcpu = this.vcpus[cpu]!;
-    if (this.phase[cpu] === 'exited') {
-      this.phase[cpu] = 'guest';
-      this.traceEvent(cpu, 'entry');
+    if (this.#phase[cpu] === 'exited') {
+      this.#phase[cpu] = 'guest';
+      this.#traceEvent(cpu, 'entry');
       this.backend.entry(cpu);
-      if (this.exitedNow[cpu]) {
-        this.afterExit(cpu, 0); // the injected event's delivery exited (unmap-idt)
+      if (this.#exitedNow[cpu]) {
+        this.#afterExit(cpu, 0); // the injected event's delivery exited (unmap-idt)
         return;
       }
-      if (this.takeDelivered(cpu)) return;
+      if (this.#takeDelivered(cpu)) return;
     }
-    if (this.phase[cpu] !== 'guest') return;
+    if (this.#phase[cpu] !== 'guest') return;
     if (vcpu.state !== 'running') {
-      this.phase[cpu] = vcpu.state === 'done' || vcpu.state === 'shutdown' ? 'done' : 'waiting';
+      this.#phase[cpu] = vcpu.state === 'done' || vcpu.state === 'shutdown' ? 'done' : 'waiting';
       return;
     }
     vcpu.x2apic = this.platform.lapics[cpu]!.mode === 'x2apic';
     const exit = this.backend.boundary(cpu);
     if (exit !== null) {
-      this.takeExit(cpu, exit);
-      this.afterExit(cpu, 0);
+      this.#takeExit(cpu, exit);
+      this.#afterExit(cpu, 0);
       return;
     }
-    if (this.exitedNow[cpu]) {
-      this.afterExit(cpu, 0); // a delivery the hardware began at this boundary exited (unmap-idt)
+    if (this.#exitedNow[cpu]) {
+      this.#afterExit(cpu, 0); // a delivery the hardware began at this boundary exited (unmap-idt)
       return;
     }
-    if (this.takeDelivered(cpu)) return;
-    this.charged[cpu] = 0;
-    const ns = vcpu.step(this.env) + this.charged[cpu]!;
-    if (this.exitedNow[cpu]) {
-      this.afterExit(cpu, ns);
+    if (this.#takeDelivered(cpu)) return;
+    this.#charged[cpu] = 0;
+    const ns = vcpu.step(this.#env) + this.#charged[cpu]!;
+    if (this.#exitedNow[cpu]) {
+      this.#afterExit(cpu, ns);
       return;
     }
     if ((vcpu.state as string) === 'done' || (vcpu.state as string) === 'shutdown') {
-      this.phase[cpu] = 'done';
+      this.#phase[cpu] = 'done';
       return;
     }
-    if (this.spinning[cpu] !== null) return;
-    this.scheduleStep(cpu, this.scheduler.now() + ns + (this.takeDelivered(cpu, false) ? this.cost(this.costs.deliveryNs) : 0));
+    if (this.#spinning[cpu] !== null) return;
+    this.#scheduleStep(cpu, this.scheduler.now() + ns + (this.#takeDelivered(cpu, false) ? this.#cost(this.costs.deliveryNs) : 0));
   }
 
   /** After a delivery, the handler starts once the delivery cost has passed. */
-  private takeDelivered(cpu: number, schedule = true): boolean {
-    if (!this.deliveredNow[cpu]) return false;
-    this.deliveredNow[cpu] = false;
-    if (schedule) this.scheduleStep(cpu, this.scheduler.now() + this.cost(this.costs.deliveryNs));
+  #takeDelivered(cpu: number, schedule = true): boolean {
+    if (!this.#deliveredNow[cpu]) return false;
+    this.#deliveredNow[cpu] = false;
+    if (schedule) this.#scheduleStep(cpu, this.scheduler.now() + this.#cost(this.costs.deliveryNs));
     return true;
   }
 
-  private takeExit(cpu: number, reason: ExitReason): void {
-    const c = this.counters[cpu]!;
+  #takeExit(cpu: number, reason: ExitReason): void {
+    const c = this.#counters[cpu]!;
     c.exits[reason]++;
     c.exitCount++;
-    this.kickFlag[cpu] = false;
-    this.notifyFlag[cpu] = false;
-    this.phase[cpu] = 'exited';
-    this.exitedNow[cpu] = true;
+    this.#kickFlag[cpu] = false;
+    this.#notifyFlag[cpu] = false;
+    this.#phase[cpu] = 'exited';
+    this.#exitedNow[cpu] = true;
     const fromL2 = this.vcpus[cpu]!.level === 2;
-    if (fromL2) this.nested.noteExit(cpu, reason);
-    this.traceEvent(cpu, 'exit', 0, fromL2 ? 2 : 0, reason); // b = 2: the exit came from L2
+    if (fromL2) this.#nested.noteExit(cpu, reason);
+    this.#traceEvent(cpu, 'exit', 0, fromL2 ? 2 : 0, reason); // b = 2: the exit came from L2
     this.backend.exit(cpu, reason);
   }
 
-  private afterExit(cpu: number, ns: number): void {
-    this.exitedNow[cpu] = false;
-    this.deliveredNow[cpu] = false;
+  #afterExit(cpu: number, ns: number): void {
+    this.#exitedNow[cpu] = false;
+    this.#deliveredNow[cpu] = false;
     const vcpu = this.vcpus[cpu]!;
     if (vcpu.state === 'done' || vcpu.state === 'shutdown') {
-      this.phase[cpu] = 'done';
+      this.#phase[cpu] = 'done';
       return;
     }
-    const resume = this.scheduler.now() + ns + this.cost(this.costs.vmExitNs);
+    const resume = this.scheduler.now() + ns + this.#cost(this.costs.vmExitNs);
     if (vcpu.halted && !this.backend.canWake(cpu)) {
-      this.phase[cpu] = 'halted';
-      this.traceEvent(cpu, 'halt');
+      this.#phase[cpu] = 'halted';
+      this.#traceEvent(cpu, 'halt');
       return;
     }
-    this.scheduleStep(cpu, resume);
+    this.#scheduleStep(cpu, resume);
   }
 
-  private scheduleStep(cpu: number, atNs: number): void {
-    this.cancelStep(cpu);
-    this.stepAt[cpu] = atNs;
-    this.stepEvent[cpu] = this.scheduler.schedule(atNs, this.stepFns[cpu]!);
+  #scheduleStep(cpu: number, atNs: number): void {
+    this.#cancelStep(cpu);
+    this.#stepAt[cpu] = atNs;
+    this.#stepEvent[cpu] = this.scheduler.schedule(atNs, this.#stepFns[cpu]!);
   }
 
-  private cancelStep(cpu: number): void {
-    if (this.stepEvent[cpu] !== 0) this.scheduler.cancel(this.stepEvent[cpu]!);
-    this.stepEvent[cpu] = 0;
+  #cancelStep(cpu: number): void {
+    if (this.#stepEvent[cpu] !== 0) this.scheduler.cancel(this.#stepEvent[cpu]!);
+    this.#stepEvent[cpu] = 0;
   }
 
   /** A kick or notification landed: the vCPU stops at a boundary now. */
-  private preempt(cpu: number): void {
+  #preempt(cpu: number): void {
     const now = this.scheduler.now();
-    const name = this.spinning[cpu];
+    const name = this.#spinning[cpu];
     if (name !== null) {
-      this.stopSpinning(cpu, name);
-      this.scheduleStep(cpu, now);
+      this.#stopSpinning(cpu, name);
+      this.#scheduleStep(cpu, now);
       return;
     }
-    if (this.stepEvent[cpu] === 0 || this.stepAt[cpu]! <= now) return;
+    if (this.#stepEvent[cpu] === 0 || this.#stepAt[cpu]! <= now) return;
     const vcpu = this.vcpus[cpu]!;
     if (vcpu.lastOp !== 'work') return; // a short instruction: the boundary comes soon enough
-    vcpu.interruptWork(this.stepAt[cpu]! - now);
-    this.scheduleStep(cpu, now);
+    vcpu.interruptWork(this.#stepAt[cpu]! - now);
+    this.#scheduleStep(cpu, now);
   }
 
   /** A host IPI (kick or notification) that lands at `at`. */
-  private sendHostIpi(cpu: number, kind: number, at: number): void {
-    const id = this.scheduler.schedule(at, kind === KICK ? this.kickFns[cpu]! : this.notifyFns[cpu]!);
-    this.inFlight.push({ cpu, kind, at, id });
+  #sendHostIpi(cpu: number, kind: number, at: number): void {
+    const id = this.scheduler.schedule(at, kind === KICK ? this.#kickFns[cpu]! : this.#notifyFns[cpu]!);
+    this.#inFlight.push({ cpu, kind, at, id });
   }
 
   /** The host IPI of this kind that just landed (the earliest in time, then in order). */
-  private landed(cpu: number, kind: number): void {
+  #landed(cpu: number, kind: number): void {
     let best = -1;
-    for (let i = 0; i < this.inFlight.length; i++) {
-      const f = this.inFlight[i]!;
+    for (let i = 0; i < this.#inFlight.length; i++) {
+      const f = this.#inFlight[i]!;
       if (f.cpu !== cpu || f.kind !== kind) continue;
       if (best < 0) best = i;
       else {
-        const b = this.inFlight[best]!;
+        const b = this.#inFlight[best]!;
         if (f.at < b.at || (f.at === b.at && f.id < b.id)) best = i;
       }
     }
-    if (best >= 0) this.inFlight.splice(best, 1);
+    if (best >= 0) this.#inFlight.splice(best, 1);
   }
 
-  private onKick(cpu: number): void {
-    this.landed(cpu, KICK);
-    if (this.phase[cpu] !== 'guest') return; // the hypervisor already has the vCPU
-    this.kickFlag[cpu] = true;
-    this.preempt(cpu);
+  #onKick(cpu: number): void {
+    this.#landed(cpu, KICK);
+    if (this.#phase[cpu] !== 'guest') return; // the hypervisor already has the vCPU
+    this.#kickFlag[cpu] = true;
+    this.#preempt(cpu);
   }
 
-  private onNotification(cpu: number): void {
-    this.landed(cpu, NOTIFY);
-    if (this.phase[cpu] !== 'guest') return; // synced at the next entry instead
-    this.notifyFlag[cpu] = true;
-    this.preempt(cpu);
+  #onNotification(cpu: number): void {
+    this.#landed(cpu, NOTIFY);
+    if (this.#phase[cpu] !== 'guest') return; // synced at the next entry instead
+    this.#notifyFlag[cpu] = true;
+    this.#preempt(cpu);
   }
 
-  private wake(cpu: number): void {
-    if (this.phase[cpu] !== 'halted' || !this.backend.canWake(cpu)) return;
-    this.phase[cpu] = 'exited';
-    this.traceEvent(cpu, 'wake');
-    this.scheduleStep(cpu, this.scheduler.now() + this.cost(this.costs.wakeLatencyNs));
+  #wake(cpu: number): void {
+    if (this.#phase[cpu] !== 'halted' || !this.backend.canWake(cpu)) return;
+    this.#phase[cpu] = 'exited';
+    this.#traceEvent(cpu, 'wake');
+    this.#scheduleStep(cpu, this.scheduler.now() + this.#cost(this.costs.wakeLatencyNs));
   }
 
   // ---- events from the local APICs -----------------------------------------------------------
 
-  private onCpuEvent(e: CpuEvent): void {
+  #onCpuEvent(e: CpuEvent): void {
     const cpu = e.cpu;
     switch (e.kind) {
       case 'interrupt':
-        this.checker.request(cpu, e.vector, false);
-        this.traceEvent(cpu, 'request', e.vector);
+        this.#checker.request(cpu, e.vector, false);
+        this.#traceEvent(cpu, 'request', e.vector);
         this.backend.pending(cpu, 'interrupt');
         return;
       case 'coalesced': {
-        const verdict = this.checker.request(cpu, e.vector, true);
-        this.traceEvent(cpu, verdict === 'lost' ? 'lost' : 'coalesced', e.vector);
+        const verdict = this.#checker.request(cpu, e.vector, true);
+        this.#traceEvent(cpu, verdict === 'lost' ? 'lost' : 'coalesced', e.vector);
         return;
       }
       case 'nmi':
@@ -1072,181 +1072,181 @@ export class Machine {
         this.backend.pending(cpu, 'extint');
         return;
       case 'init':
-        this.onInit(cpu);
+        this.#onInit(cpu);
         return;
       case 'sipi':
-        this.onSipi(cpu, e.vector);
+        this.#onSipi(cpu, e.vector);
         return;
       default:
         return;
     }
   }
 
-  private onInit(cpu: number): void {
+  #onInit(cpu: number): void {
     const lapic = this.platform.lapics[cpu]!;
     const vcpu = this.vcpus[cpu]!;
-    this.traceEvent(cpu, 'init');
-    this.checker.reset(cpu); // INIT clears IRR: nothing is owed any more
-    this.nested.reset(cpu); // INIT leaves VMX / SVM operation: no L2 any more
-    this.cancelStep(cpu);
-    const name = this.spinning[cpu];
-    if (name !== null) this.stopSpinning(cpu, name);
+    this.#traceEvent(cpu, 'init');
+    this.#checker.reset(cpu); // INIT clears IRR: nothing is owed any more
+    this.#nested.reset(cpu); // INIT leaves VMX / SVM operation: no L2 any more
+    this.#cancelStep(cpu);
+    const name = this.#spinning[cpu];
+    if (name !== null) this.#stopSpinning(cpu, name);
     vcpu.init(lapic.isBsp);
     if (vcpu.state === 'running') {
-      this.phase[cpu] = 'exited';
-      this.scheduleStep(cpu, this.scheduler.now() + this.cost(this.costs.vmExitNs));
+      this.#phase[cpu] = 'exited';
+      this.#scheduleStep(cpu, this.scheduler.now() + this.#cost(this.costs.vmExitNs));
     } else {
-      this.phase[cpu] = 'waiting';
+      this.#phase[cpu] = 'waiting';
     }
   }
 
-  private onSipi(cpu: number, vector: number): void {
+  #onSipi(cpu: number, vector: number): void {
     if (!this.vcpus[cpu]!.sipi()) return;
-    this.traceEvent(cpu, 'sipi', vector);
-    this.phase[cpu] = 'exited';
-    this.scheduleStep(cpu, this.scheduler.now() + this.cost(this.costs.wakeLatencyNs));
+    this.#traceEvent(cpu, 'sipi', vector);
+    this.#phase[cpu] = 'exited';
+    this.#scheduleStep(cpu, this.scheduler.now() + this.#cost(this.costs.wakeLatencyNs));
   }
 
   // ---- the environment the vCPU interpreter sees ---------------------------------------------
 
-  private makeEnv(): VcpuEnv {
+  #makeEnv(): VcpuEnv {
     const m = this;
     return {
       get instructionNs() {
-        return m.cost(m.costs.instructionNs);
+        return m.#cost(m.costs.instructionNs);
       },
       // L2's APIC accesses go to the same local APIC, always through an exit (nested-access.ts).
-      mmioRead: (cpu, offset) => m.accessFor(cpu).mmioRead(cpu, offset),
+      mmioRead: (cpu, offset) => m.#accessFor(cpu).mmioRead(cpu, offset),
       mmioWrite: (cpu, offset, value) => {
-        m.accessFor(cpu).mmioWrite(cpu, offset, value);
+        m.#accessFor(cpu).mmioWrite(cpu, offset, value);
         // Traced for the trace's ISR view (trace/chrome.ts).
-        if (offset === 0xb0 && m.platform.lapics[cpu]!.mode === 'xapic') m.traceEvent(cpu, 'eoi');
+        if (offset === 0xb0 && m.platform.lapics[cpu]!.mode === 'xapic') m.#traceEvent(cpu, 'eoi');
       },
-      msrRead: (cpu, msr) => m.accessFor(cpu).msrRead(cpu, msr),
+      msrRead: (cpu, msr) => m.#accessFor(cpu).msrRead(cpu, msr),
       msrWrite: (cpu, msr, value) => {
-        const ok = m.accessFor(cpu).msrWrite(cpu, msr, value);
-        if (ok && msr === 0x80b) m.traceEvent(cpu, 'eoi');
+        const ok = m.#accessFor(cpu).msrWrite(cpu, msr, value);
+        if (ok && msr === 0x80b) m.#traceEvent(cpu, 'eoi');
         return ok;
       },
-      cr8Read: (cpu) => m.accessFor(cpu).cr8Read(cpu),
-      cr8Write: (cpu, value) => m.accessFor(cpu).cr8Write(cpu, value),
-      halt: (cpu) => m.takeExit(cpu, 'hlt'),
-      spin: (cpu, name) => m.startSpinning(cpu, name),
+      cr8Read: (cpu) => m.#accessFor(cpu).cr8Read(cpu),
+      cr8Write: (cpu, value) => m.#accessFor(cpu).cr8Write(cpu, value),
+      halt: (cpu) => m.#takeExit(cpu, 'hlt'),
+      spin: (cpu, name) => m.#startSpinning(cpu, name),
       read: (name) => m.memory.get(name) ?? 0,
-      write: (name, value) => m.writeMemory(name, value),
-      record: (cpu, label, value) => m.traceEvent(cpu, 'record', value, 0, label),
-      finished: (cpu) => m.traceEvent(cpu, 'done'),
+      write: (name, value) => m.#writeMemory(name, value),
+      record: (cpu, label, value) => m.#traceEvent(cpu, 'record', value, 0, label),
+      finished: (cpu) => m.#traceEvent(cpu, 'done'),
       fault: (cpu, what) => {
-        m.counters[cpu]!.faults++;
-        m.traceEvent(cpu, 'fault', 0, 0, what);
+        m.#counters[cpu]!.faults++;
+        m.#traceEvent(cpu, 'fault', 0, 0, what);
       },
       // Every hypervisor intercepts the 8259A's ports (it is emulated): IN/OUT exit ('io') and the
       // access takes effect as the exit is handled. Ports nothing claims read 0xFF.
       portRead: (cpu, port) => {
-        m.takeExit(cpu, 'io');
+        m.#takeExit(cpu, 'io');
         return isPicPort(port) ? m.platform.pic.ioRead(port) : 0xff;
       },
       portWrite: (cpu, port, value) => {
-        m.takeExit(cpu, 'io');
+        m.#takeExit(cpu, 'io');
         if (isPicPort(port)) m.platform.pic.ioWrite(port, value);
       },
-      returned: (cpu, vector, nmi) => m.traceEvent(cpu, 'iret', vector, nmi ? 1 : 0),
-      exception: (cpu, vector, errorCode) => m.deliverException(cpu, vector, errorCode),
+      returned: (cpu, vector, nmi) => m.#traceEvent(cpu, 'iret', vector, nmi ? 1 : 0),
+      exception: (cpu, vector, errorCode) => m.#deliverException(cpu, vector, errorCode),
       shutdown: (cpu) => {
-        m.traceEvent(cpu, 'fault', 0, 0, 'triple fault');
-        m.takeExit(cpu, 'shutdown');
+        m.#traceEvent(cpu, 'fault', 0, 0, 'triple fault');
+        m.#takeExit(cpu, 'shutdown');
       },
       // Nested virtualization: L1's hypervisor instructions (docs/nested.md).
-      vmenter: (cpu, instr) => m.nested.vmenter(cpu, instr),
-      exitInfo: (cpu) => m.nested.exitInfo(cpu),
-      setGif: (cpu, value) => m.nested.setGif(cpu, value),
-      l2Finished: (cpu) => m.nested.l2Finished(cpu),
+      vmenter: (cpu, instr) => m.#nested.vmenter(cpu, instr),
+      exitInfo: (cpu) => m.#nested.exitInfo(cpu),
+      setGif: (cpu, value) => m.#nested.setGif(cpu, value),
+      l2Finished: (cpu) => m.#nested.l2Finished(cpu),
     };
   }
 
   /** Who performs a guest's APIC access: the backend for L1, L0's plain emulation for L2. */
-  private accessFor(cpu: number): L2ApicAccess {
-    return this.vcpus[cpu]!.level === 2 ? this.nested.l2Access : this.backend;
+  #accessFor(cpu: number): L2ApicAccess {
+    return this.vcpus[cpu]!.level === 2 ? this.#nested.l2Access : this.backend;
   }
 
-  private startSpinning(cpu: number, name: string): void {
-    this.spinning[cpu] = name;
-    let set = this.watchers.get(name);
+  #startSpinning(cpu: number, name: string): void {
+    this.#spinning[cpu] = name;
+    let set = this.#watchers.get(name);
     if (set === undefined) {
       set = new Set();
-      this.watchers.set(name, set);
+      this.#watchers.set(name, set);
     }
     set.add(cpu);
   }
 
-  private stopSpinning(cpu: number, name: string): void {
-    this.spinning[cpu] = null;
-    this.watchers.get(name)?.delete(cpu);
+  #stopSpinning(cpu: number, name: string): void {
+    this.#spinning[cpu] = null;
+    this.#watchers.get(name)?.delete(cpu);
   }
 
-  private writeMemory(name: string, value: number): void {
+  #writeMemory(name: string, value: number): void {
     this.memory.set(name, value);
-    const set = this.watchers.get(name);
+    const set = this.#watchers.get(name);
     if (set === undefined || set.size === 0) return;
     const waiting = [...set].sort((a, b) => a - b);
     set.clear();
-    const at = this.scheduler.now() + this.cost(this.costs.instructionNs);
+    const at = this.scheduler.now() + this.#cost(this.costs.instructionNs);
     for (const cpu of waiting) {
-      this.spinning[cpu] = null;
-      this.scheduleStep(cpu, at);
+      this.#spinning[cpu] = null;
+      this.#scheduleStep(cpu, at);
     }
   }
 
   // ---- the host the backend sees -----------------------------------------------------------
 
-  private makeHost(): BackendHost {
+  #makeHost(): BackendHost {
     const m = this;
     return {
       platform: m.platform,
       costs: m.costs,
       vcpu: (cpu) => m.vcpus[cpu]!,
       lapic: (cpu) => m.platform.lapics[cpu]!,
-      inGuest: (cpu) => m.phase[cpu] === 'guest',
-      deliver: (cpu, vector, source) => m.deliver(cpu, vector, source),
-      deliverException: (cpu, vector, errorCode) => m.deliverException(cpu, vector, errorCode),
-      tripleFault: (cpu) => m.vcpus[cpu]!.tripleFault(m.env),
+      inGuest: (cpu) => m.#phase[cpu] === 'guest',
+      deliver: (cpu, vector, source) => m.#deliver(cpu, vector, source),
+      deliverException: (cpu, vector, errorCode) => m.#deliverException(cpu, vector, errorCode),
+      tripleFault: (cpu) => m.vcpus[cpu]!.tripleFault(m.#env),
       lose: (cpu, vector) => {
-        if (m.checker.lose(cpu, vector)) m.traceEvent(cpu, 'lost', vector);
+        if (m.#checker.lose(cpu, vector)) m.#traceEvent(cpu, 'lost', vector);
       },
       deliverNmi: (cpu) => {
-        if (m.deliveryExits(cpu, { type: 2, vector: 2, errorCode: 0, source: 'lapic' })) return;
+        if (m.#deliveryExits(cpu, { type: 2, vector: 2, errorCode: 0, source: 'lapic' })) return;
         m.vcpus[cpu]!.deliverNmi();
-        m.counters[cpu]!.handlerEntries++;
-        m.deliveredNow[cpu] = true;
-        m.traceEvent(cpu, 'nmi', 0, 0, m.vcpus[cpu]!.level === 2 ? 'L2' : undefined);
+        m.#counters[cpu]!.handlerEntries++;
+        m.#deliveredNow[cpu] = true;
+        m.#traceEvent(cpu, 'nmi', 0, 0, m.vcpus[cpu]!.level === 2 ? 'L2' : undefined);
       },
-      exit: (cpu, reason) => m.takeExit(cpu, reason),
+      exit: (cpu, reason) => m.#takeExit(cpu, reason),
       kick: (cpu) => {
-        if (m.phase[cpu] === 'guest') m.sendHostIpi(cpu, KICK, m.scheduler.now() + m.cost(m.costs.ipiLatencyNs));
+        if (m.#phase[cpu] === 'guest') m.#sendHostIpi(cpu, KICK, m.scheduler.now() + m.#cost(m.costs.ipiLatencyNs));
       },
       notify: (cpu) => {
-        if (m.phase[cpu] === 'guest') m.sendHostIpi(cpu, NOTIFY, m.scheduler.now() + m.cost(m.costs.ipiLatencyNs));
+        if (m.#phase[cpu] === 'guest') m.#sendHostIpi(cpu, NOTIFY, m.scheduler.now() + m.#cost(m.costs.ipiLatencyNs));
       },
       takeKick: (cpu) => {
-        const k = m.kickFlag[cpu]!;
-        m.kickFlag[cpu] = false;
+        const k = m.#kickFlag[cpu]!;
+        m.#kickFlag[cpu] = false;
         return k;
       },
       takeNotification: (cpu) => {
-        const k = m.notifyFlag[cpu]!;
-        m.notifyFlag[cpu] = false;
+        const k = m.#notifyFlag[cpu]!;
+        m.#notifyFlag[cpu] = false;
         return k;
       },
-      wake: (cpu) => m.wake(cpu),
+      wake: (cpu) => m.#wake(cpu),
       charge: (cpu, ns) => {
-        m.charged[cpu]! += m.cost(ns);
+        m.#charged[cpu]! += m.#cost(ns);
       },
       count: (cpu, what: Counted) => {
-        m.counters[cpu]![what]++;
+        m.#counters[cpu]![what]++;
       },
-      trace: (cpu, kind, a, b, label) => m.traceEvent(cpu, kind, a, b, label),
+      trace: (cpu, kind, a, b, label) => m.#traceEvent(cpu, kind, a, b, label),
       get nested() {
-        return m.nested;
+        return m.#nested;
       },
     };
   }
@@ -1256,42 +1256,42 @@ export class Machine {
    * out of EPT/NPT): the exit reports the event to the backend (IDT-vectoring information /
    * EXITINTINFO) and is taken; the handler is not entered.
    */
-  private deliveryExits(cpu: number, event: VectoringInfo): boolean {
+  #deliveryExits(cpu: number, event: VectoringInfo): boolean {
     if (!this.vcpus[cpu]!.takeIdtFault()) return false;
     this.backend.interrupted(cpu, event);
-    if (event.type === 0 && event.source === 'lapic') this.checker.interrupted(cpu, event.vector);
-    this.traceEvent(cpu, 'vectoring', event.vector, event.type);
-    this.takeExit(cpu, this.backend.name.startsWith('svm') ? 'npf' : 'ept-violation');
+    if (event.type === 0 && event.source === 'lapic') this.#checker.interrupted(cpu, event.vector);
+    this.#traceEvent(cpu, 'vectoring', event.vector, event.type);
+    this.#takeExit(cpu, this.backend.name.startsWith('svm') ? 'npf' : 'ept-violation');
     return true;
   }
 
   /** The guest enters the handler of exception `vector` (unless its delivery exits). */
-  private deliverException(cpu: number, vector: number, errorCode: number): void {
-    if (this.deliveryExits(cpu, { type: 3, vector, errorCode, source: 'lapic' })) return;
+  #deliverException(cpu: number, vector: number, errorCode: number): void {
+    if (this.#deliveryExits(cpu, { type: 3, vector, errorCode, source: 'lapic' })) return;
     this.vcpus[cpu]!.deliverException(vector);
-    this.counters[cpu]!.handlerEntries++;
-    this.deliveredNow[cpu] = true;
-    this.traceEvent(cpu, 'exception', vector, errorCode);
+    this.#counters[cpu]!.handlerEntries++;
+    this.#deliveredNow[cpu] = true;
+    this.#traceEvent(cpu, 'exception', vector, errorCode);
   }
 
-  private deliver(cpu: number, vector: number, source: DeliverySource): void {
-    if (source !== 'l1' && this.deliveryExits(cpu, { type: 0, vector, errorCode: 0, source })) return;
+  #deliver(cpu: number, vector: number, source: DeliverySource): void {
+    if (source !== 'l1' && this.#deliveryExits(cpu, { type: 0, vector, errorCode: 0, source })) return;
     const vcpu = this.vcpus[cpu]!;
     vcpu.deliverInterrupt(vector);
-    this.counters[cpu]!.handlerEntries++;
-    this.deliveredNow[cpu] = true;
+    this.#counters[cpu]!.handlerEntries++;
+    this.#deliveredNow[cpu] = true;
     // Nested: label 'L2' for L2's handlers; b = 3 for an event L1 injected into L2 (no APIC request).
     const level = vcpu.level;
-    this.traceEvent(cpu, 'deliver', vector, source === 'extint' ? 1 : source === 'l1' ? 3 : 0, level === 2 ? 'L2' : undefined);
+    this.#traceEvent(cpu, 'deliver', vector, source === 'extint' ? 1 : source === 'l1' ? 3 : 0, level === 2 ? 'L2' : undefined);
     if (source !== 'lapic') return;
-    const verdict = this.checker.delivered(cpu, vector, level, level === 2 && !this.nested.l1InterceptsInterrupts(cpu));
-    if (verdict === 'doubled' || verdict === 'wrong-level') this.traceEvent(cpu, verdict, vector);
+    const verdict = this.#checker.delivered(cpu, vector, level, level === 2 && !this.#nested.l1InterceptsInterrupts(cpu));
+    if (verdict === 'doubled' || verdict === 'wrong-level') this.#traceEvent(cpu, verdict, vector);
   }
 
   // ---- helpers -----------------------------------------------------------------------------
 
-  private deviceAction(action: DeviceAction): () => void {
-    if (action === null || typeof action !== 'object') throw new TypeError('action must be an object');
+  #deviceAction(action: DeviceAction): () => void {
+    checkObject('action', action);
     switch (action.kind) {
       // Checked here, when the action is scheduled: a bad field must not throw later from run().
       case 'irq':
@@ -1312,44 +1312,44 @@ export class Machine {
   }
 
   /** A cost with the seeded jitter applied. */
-  private cost(base: number): number {
+  #cost(base: number): number {
     if (this.costs.jitter === 0 || base === 0) return base;
-    return base + this.prng.below(Math.floor(base * this.costs.jitter) + 1);
+    return base + this.#prng.below(Math.floor(base * this.costs.jitter) + 1);
   }
 
-  private allDone(): boolean {
+  #allDone(): boolean {
     let loaded = 0;
     for (let cpu = 0; cpu < this.vcpus.length; cpu++) {
-      if (this.phase[cpu] === 'idle') continue;
+      if (this.#phase[cpu] === 'idle') continue;
       loaded++;
-      if (this.phase[cpu] !== 'done') return false;
+      if (this.#phase[cpu] !== 'done') return false;
     }
     return loaded > 0;
   }
 
-  private settle(): void {
+  #settle(): void {
     for (let cpu = 0; cpu < this.vcpus.length; cpu++) {
-      for (const v of this.checker.settle(cpu, (vector) => this.backend.holds(cpu, vector))) this.traceEvent(cpu, 'lost', v);
+      for (const v of this.#checker.settle(cpu, (vector) => this.backend.holds(cpu, vector))) this.#traceEvent(cpu, 'lost', v);
     }
   }
 
-  private traceEvent(cpu: number, kind: TraceKind, a = 0, b = 0, label?: string): void {
+  #traceEvent(cpu: number, kind: TraceKind, a = 0, b = 0, label?: string): void {
     this.trace.add(this.scheduler.now(), cpu, kind, a, b, label);
   }
 
-  private checkCpu(cpu: number): void {
+  #checkCpu(cpu: number): void {
     checkInt('cpu', cpu, 0, this.vcpus.length - 1);
   }
 }
 
 function checkNumber(name: string, value: unknown): void {
-  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${value === null ? 'null' : typeof value}`);
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${typeName(value)}`);
 }
 
 /** `svmVintr` is undefined or an object whose `intermediateState` and `cr8Intercept` are undefined or booleans. */
 function checkSvmVintrOptions(o: unknown): void {
   if (o === undefined) return;
-  if (o === null || typeof o !== 'object') throw new TypeError(`svmVintr must be an object, got ${o === null ? 'null' : typeof o}`);
+  checkObject('svmVintr', o);
   const { intermediateState, cr8Intercept } = o as SvmVintrOptions;
   if (intermediateState !== undefined) checkBool('svmVintr.intermediateState', intermediateState);
   if (cr8Intercept !== undefined) checkBool('svmVintr.cr8Intercept', cr8Intercept);

@@ -93,7 +93,7 @@ export interface TraceEvent {
 }
 
 import type { StateReader, StateWriter } from '../codec/state.js';
-import { checkInt } from '../errors.js';
+import { checkInt, checkObject } from '../errors.js';
 
 const FNV_OFFSET = 0x811c9dc5;
 /** Snapshot codes of the trace kinds; a Record so the compiler insists every kind has one. */
@@ -141,13 +141,13 @@ const FLAG_RING = 2;
  */
 export class Trace {
   /** The events; in ring mode a circular buffer whose oldest event is at `head`. */
-  private list: TraceEvent[] = [];
-  private head = 0;
+  #list: TraceEvent[] = [];
+  #head = 0;
   /** Ring capacity, 0 when unbounded. */
   readonly limit: number;
-  private droppedCount = 0;
+  #droppedCount = 0;
   /** FNV-1a state after every dropped event (ring mode), so hash() still covers them. */
-  private prefix = FNV_OFFSET;
+  #prefix = FNV_OFFSET;
   /** Set false to record nothing (the hash then covers nothing either). */
   enabled = true;
   /**
@@ -163,7 +163,7 @@ export class Trace {
    * An empty trace; with `opts.limit` it keeps only the last `limit` events (a ring), the hash still covering all.
    */
   constructor(opts: TraceOptions = {}) {
-    if (opts === null || typeof opts !== 'object') throw new TypeError('opts must be an object');
+    checkObject('opts', opts);
     this.limit = opts.limit === undefined ? 0 : checkInt('limit', opts.limit, 1, MAX_RESTORED_EVENTS);
   }
 
@@ -172,16 +172,16 @@ export class Trace {
     if (!this.enabled) return;
     const e: TraceEvent = label === undefined ? { timeNs, cpu, kind, a, b } : { timeNs, cpu, kind, a, b, label };
     this.onEvent?.(e);
-    const list = this.list;
+    const list = this.#list;
     if (this.limit === 0 || list.length < this.limit) {
       list.push(e);
       return;
     }
-    const i = this.head;
-    this.prefix = foldEvent(this.prefix, list[i]!);
-    this.droppedCount++;
+    const i = this.#head;
+    this.#prefix = foldEvent(this.#prefix, list[i]!);
+    this.#droppedCount++;
     list[i] = e;
-    this.head = i + 1 === this.limit ? 0 : i + 1;
+    this.#head = i + 1 === this.limit ? 0 : i + 1;
   }
 
   /**
@@ -198,36 +198,36 @@ export class Trace {
    * ```
    */
   events(): readonly TraceEvent[] {
-    return this.ordered();
+    return this.#ordered();
   }
 
   /** Events of one kind (and optionally one vCPU). */
   filter(kind: TraceKind, cpu?: number): TraceEvent[] {
-    return this.ordered().filter((e) => e.kind === kind && (cpu === undefined || e.cpu === cpu));
+    return this.#ordered().filter((e) => e.kind === kind && (cpu === undefined || e.cpu === cpu));
   }
 
   /** Events held (at most `limit` in ring mode). */
   get length(): number {
-    return this.list.length;
+    return this.#list.length;
   }
 
   /** Every event recorded since the start (held + dropped): what {@link Trace.hash} covers. */
   get recorded(): number {
-    return this.list.length + this.droppedCount;
+    return this.#list.length + this.#droppedCount;
   }
 
   /** Events discarded by ring mode (0 when unbounded). */
   get dropped(): number {
-    return this.droppedCount;
+    return this.#droppedCount;
   }
 
   /** The buffer in time order: a ring that wrapped is rotated once, in place. */
-  private ordered(): TraceEvent[] {
-    if (this.head !== 0) {
-      this.list = this.list.slice(this.head).concat(this.list.slice(0, this.head));
-      this.head = 0;
+  #ordered(): TraceEvent[] {
+    if (this.#head !== 0) {
+      this.#list = this.#list.slice(this.#head).concat(this.#list.slice(0, this.#head));
+      this.#head = 0;
     }
-    return this.list;
+    return this.#list;
   }
 
   /**
@@ -237,9 +237,9 @@ export class Trace {
    * @internal
    */
   saveState(w: StateWriter): void {
-    const list = this.ordered();
+    const list = this.#ordered();
     w.u8((this.enabled ? FLAG_ENABLED : 0) | (this.limit > 0 ? FLAG_RING : 0));
-    if (this.limit > 0) w.uint(this.droppedCount).u32(this.prefix);
+    if (this.limit > 0) w.uint(this.#droppedCount).u32(this.#prefix);
     w.u32(list.length);
     for (const e of list) {
       w.uint(e.timeNs).u32(e.cpu).u8(KIND_CODES[e.kind]).int(e.a).int(e.b);
@@ -273,10 +273,10 @@ export class Trace {
     }
     return () => {
       this.enabled = enabled;
-      this.list = list;
-      this.head = 0;
-      this.droppedCount = dropped;
-      this.prefix = prefix;
+      this.#list = list;
+      this.#head = 0;
+      this.#droppedCount = dropped;
+      this.#prefix = prefix;
     };
   }
 
@@ -296,7 +296,7 @@ export class Trace {
    * ```
    */
   toChromeTrace(opts?: ChromeTraceOptions): ChromeTrace {
-    return toChromeTrace(this.ordered(), opts);
+    return toChromeTrace(this.#ordered(), opts);
   }
 
   /**
@@ -315,8 +315,8 @@ export class Trace {
    * ```
    */
   hash(): string {
-    let h = this.prefix;
-    for (const e of this.ordered()) h = foldEvent(h, e);
+    let h = this.#prefix;
+    for (const e of this.#ordered()) h = foldEvent(h, e);
     return h.toString(16).padStart(8, '0');
   }
 }

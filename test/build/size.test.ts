@@ -39,9 +39,9 @@ describe('bundle size (tree-shaking of the ESM build)', () => {
     expect(rows.Platform!.gzip).toBeLessThan(rows['all entry points']!.gzip * 0.5);
   });
 
-  it('the main entry (import * as irqchip) stays within the issue-15 goal of 50 KB gzip', () => {
-    expect(budgets.everything).toBe(50 * KB);
-    expect(rows.everything!.gzip).toBeLessThanOrEqual(50 * KB);
+  it('the main entry (import * as irqchip) stays within its budget of 52 KB gzip (the goal was 50 KB; docs/performance.md)', () => {
+    expect(budgets.everything).toBe(52 * KB);
+    expect(rows.everything!.gzip).toBeLessThanOrEqual(52 * KB);
   });
 
   it('all four entry points in one bundle stay within the old whole-library ceiling of 66 KB gzip', () => {
