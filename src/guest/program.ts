@@ -16,6 +16,7 @@
  */
 
 import { hasErrorCode, LAST_EXCEPTION_VECTOR, NMI_VECTOR } from './exceptions.js';
+import { checkObject } from '../errors.js';
 
 /** 0..31 but the NMI's 2. */
 function isExceptionVector(v: unknown): boolean {
@@ -228,7 +229,7 @@ export function validateProgram(program: GuestProgram): void {
 
 /** Validates a program at `path` ('program' or 'program.l2'); level 2 programs cannot run guests. */
 function validateAt(program: GuestProgram, path: string, level: 1 | 2): void {
-  if (program === null || typeof program !== 'object') throw new TypeError(`${path} must be an object`);
+  checkObject(path, program);
   const ctx: CodeContext = { path, level, block: 'main', entersL2: null };
   validateCode(ctx, 'main', program.main);
   if (program.handlers !== undefined) {

@@ -29,7 +29,7 @@
  *
  * @module
  */
-import { checkInt, checkObject } from '../errors.js';
+import { checkFunction, checkInt, checkObject } from '../errors.js';
 import type { Clock } from './clock.js';
 import { gcd, mulDivFloor } from './ratio.js';
 import { MAX_TIME_NS, Scheduler } from './scheduler.js';
@@ -90,7 +90,7 @@ export class HostClock implements Clock {
   /** @throws TypeError / RangeError for a missing `read`, an unknown unit, a bad `hz`, or both. */
   constructor(opts: HostClockOptions) {
     checkObject('opts', opts);
-    if (typeof opts.read !== 'function') throw new TypeError(`read must be a function, got ${typeof opts.read}`);
+    checkFunction('read', opts.read);
     if (opts.hz !== undefined && opts.unit !== undefined) throw new TypeError('give either unit (a float source) or hz (a counter), not both');
     const unit = opts.unit ?? 'ms';
     if (!Object.prototype.hasOwnProperty.call(NS_PER_UNIT, unit)) throw new RangeError(`unit must be 'ns', 'us', 'ms' or 's', got ${String(unit)}`);

@@ -21,6 +21,7 @@ import { picLegacy } from './pic-legacy.js';
 import { reinjectionDropped, reinjectionOk } from './reinjection.js';
 import { timerPeriodic } from './timer-periodic.js';
 import type { Scenario, ScenarioContext, ScenarioOptions } from './types.js';
+import { checkObject } from '../../errors.js';
 
 export type { Scenario, ScenarioContext, ScenarioOptions } from './types.js';
 
@@ -60,7 +61,7 @@ export function getScenario(name: string): Scenario {
  * @throws RangeError / TypeError naming the bad option and its allowed values.
  */
 export function resolveScenarioOptions(scenario: Scenario, opts: ScenarioOptions = {}): ScenarioContext {
-  if (opts === null || typeof opts !== 'object') throw new TypeError('opts must be an object');
+  checkObject('opts', opts);
   const backend = opts.backend ?? scenario.backend ?? DEFAULT_SCENARIO_BACKEND;
   if (!BACKEND_NAMES.includes(backend)) {
     throw new RangeError(`backend must be one of ${BACKEND_NAMES.join(', ')}, got ${String(backend)}`);
